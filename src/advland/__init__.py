@@ -1,0 +1,45 @@
+"""advland: adversarial training with periodic adversarial scheduling (PAS) and analysis
+of the adversarial loss landscape (Liu et al., NeurIPS 2020).
+
+Python API mirroring the CLI::
+
+    import advland
+    cfg = advland.build_config("configs/mnist-lenet-cosine.yaml", ["train.epochs=3"])
+    summary = advland.train(cfg, "runs/demo")
+    advland.evaluate("runs/demo", suite="standard")
+
+Models, attacks and schedules live in `advland.models`, `advland.attacks`,
+`advland.schedules`; the loss-landscape tools in `advland.analysis`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Lazy attributes: `import advland.models` must not pull in training, data or plotting.
+_LAZY = {
+    "RunConfig": "advland.config",
+    "build_config": "advland.config",
+    "train": "advland.training.loop",
+    "resume": "advland.training.loop",
+    "evaluate": "advland.training.evaluate_run",
+    "robust_evaluate": "advland.training.evaluate",
+    "SnapshotEnsemble": "advland.training.ensemble",
+    "build_model": "advland.models",
+    "Threat": "advland.attacks",
+    "pgd": "advland.attacks",
+    "apgd": "advland.attacks",
+    "fgsm": "advland.attacks",
+    "DataConfig": "advland.data",
+    "load_splits": "advland.data",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advland' has no attribute '{name}'")

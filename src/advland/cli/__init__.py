@@ -1,0 +1,59 @@
+"""The `advland` command line: thin; builds typed configs and calls the library.
+
+Every subcommand lives in its own module exposing `add_parser(subparsers)`, which sets
+`func(args) -> int`. User errors print one line and exit with code 2 (tracebacks only with
+--debug); Ctrl-C exits with 130 after telling how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from advland.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from advland.cli import data, evaluate, quickstart, train
+
+    parser = argparse.ArgumentParser(
+        prog="advland",
+        description="Adversarial training with periodic adversarial scheduling, and analysis of "
+        "the adversarial loss landscape.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (train, evaluate, quickstart, data):
+        module.add_parser(sub)
+    _add_optional(sub)
+    return parser
+
+
+def _add_optional(sub) -> None:
+    # The analysis CLI is optional so a broken plotting stack never breaks training.
+    try:
+        from advland.cli import analyze
+    except ImportError:
+        return
+    analyze.add_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"advland: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\nadvland: interrupted; resume with 'advland train --resume RUN_DIR'", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

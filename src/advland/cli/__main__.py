@@ -1,0 +1,7 @@
+"""`python -m advland.cli` runs the command line (same as the `advland` script)."""
+
+import sys
+
+from advland.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""Small helpers shared by the CLI modules (printing, output folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+
+def print_table(rows: list[dict], floatfmt: str = ".2f") -> None:
+    print(tabulate(rows, headers="keys", floatfmt=floatfmt, tablefmt="github"))
+
+
+def fresh_dir(base: Path) -> Path:
+    """`base` if unused, else base-2, base-3, … (only for default output names)."""
+    if not base.exists():
+        return base
+    k = 2
+    while Path(f"{base}-{k}").exists():
+        k += 1
+    return Path(f"{base}-{k}")
+
+
+def fmt_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def result_rows(res: dict) -> list[dict]:
+    """Table rows (final, snapshots, ensemble) from a summary or an evaluation entry."""
+    rows = [
+        {
+            "model": "final",
+            "clean error %": res.get("clean_error"),
+            "robust error %": res.get("robust_error"),
+        }
+    ]
+    if "ensemble" in res:
+        ens = res["ensemble"]
+        rows += [
+            {
+                "model": f"snapshot {i}",
+                "clean error %": m["clean_error"],
+                "robust error %": m["robust_error"],
+            }
+            for i, m in enumerate(ens["members"])
+        ]
+        rows.append(
+            {
+                "model": "ensemble",
+                "clean error %": ens["clean_error"],
+                "robust error %": ens["robust_error"],
+            }
+        )
+    return rows

@@ -1,0 +1,93 @@
+"""`advland train`: train from a YAML recipe, or resume a run directory."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from advland.cli.common import fresh_dir, print_table, result_rows
+from advland.config import build_config, dump_yaml
+from advland.errors import UserError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="PGD adversarial training (with ε schedules and PAS)")
+    p.add_argument("--config", help="YAML recipe, e.g. configs/mnist-lenet-cosine.yaml")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=3 (repeatable)",
+    )
+    p.add_argument("--out", help="run directory (default: runs/<name>, made unique)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the config, load the data, build the model; write nothing",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from advland.training import loop
+
+    _sigterm_as_interrupt()
+    if args.resume:
+        if args.config or args.overrides or args.out:
+            raise UserError("--resume takes the run's own config; drop --config/--set/--out")
+        return _report(loop.resume(args.resume), Path(args.resume))
+    cfg = build_config(args.config, args.overrides)
+    if args.dry_run:
+        return _dry_run(cfg)
+    out = Path(args.out) if args.out else fresh_dir(Path("runs") / cfg.name)
+    print(f"run directory: {out}")
+    return _report(loop.train(cfg, out), out)
+
+
+def _dry_run(cfg) -> int:
+    from advland.data import load_splits
+    from advland.device import pick_device
+    from advland.training.setup import build_run_model, eps_schedule, lr_schedule
+
+    device = pick_device(cfg.device)
+    splits = load_splits(cfg.data)
+    model = build_run_model(cfg, splits, device)
+    n = sum(p.numel() for p in model.parameters())
+    print(dump_yaml(cfg))
+    print(
+        f"data: {splits.name} train {len(splits.train.y)} / val {len(splits.val.y)} / test "
+        f"{len(splits.test.y)}, shape {splits.shape}, augment {splits.augment}"
+    )
+    print(f"model: {cfg.model.name} w={cfg.model.width}, {n:,} parameters, device {device}")
+    eps, lr = eps_schedule(cfg), lr_schedule(cfg)
+    E = cfg.train.epochs
+    marks = sorted({0, E // 4, E // 2, (3 * E) // 4, E - 1})
+    print_table(
+        [{"epoch": e, "eps": eps(float(e)), "lr": lr(float(e))} for e in marks], floatfmt=".5g"
+    )
+    print("dry run OK: nothing written")
+    return 0
+
+
+def _report(summary: dict, out: Path) -> int:
+    rows = result_rows(summary)
+    status = summary.get("status")
+    if status == "completed" or status == "sanity-failed":
+        print(
+            f"\n{out}: {status}; test split, ε={summary['eps']:g} ({summary['norm']}), {summary['attack']}"
+        )
+        print_table(rows)
+    else:
+        print(f"\n{out}: {status}: {summary.get('cause', '')}")
+    return 0 if status == "completed" else 1
+
+
+def _sigterm_as_interrupt() -> None:
+    # SIGTERM (e.g. from a scheduler) stops like Ctrl-C: the last epoch checkpoint is kept.
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

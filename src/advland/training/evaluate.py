@@ -1,0 +1,192 @@
+"""Honest robust evaluation: worst case over a suite, each attack on still-correct points.
+
+The model is in eval mode, outputs logits, inputs are in [0,1]. Robust error counts a
+point as broken once ANY attack of the suite fools it, so adding attacks can only raise
+the number. Sanity checks (DESIGN §5) are computed here and reported, never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advland.attacks import Threat, apgd, pgd
+from advland.training.suites import SUITES, AttackSpec, describe_suite
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    n: int
+    eps: float
+    norm: str
+    suite: str
+    attack: str
+    clean_error: float  # percent
+    robust_error: float  # percent, worst case over the suite
+    after_each: list[dict] = field(default_factory=list)  # robust error after each attack
+    zero_grad_fraction: float = 0.0  # share of points with an all-zero input gradient
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def as_float(x_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images → float32 in [0,1] on `device` (the conversion happens on the device)."""
+    return x_uint8.to(device, non_blocking=True).float().div_(255.0)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """Predicted labels for uint8 or float inputs, batched; returns a CPU tensor."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size]
+        xb = as_float(xb, device) if xb.dtype == torch.uint8 else xb.to(device)
+        out.append(model(xb).argmax(dim=1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def run_attack(spec: AttackSpec, model: nn.Module, x, y, threat: Threat, gen) -> torch.Tensor:
+    if spec.name == "pgd":
+        return pgd(
+            model,
+            x,
+            y,
+            threat,
+            steps=spec.steps,
+            step_size=spec.step_ratio * threat.eps,
+            random_start=spec.random_start,
+            restarts=spec.restarts,
+            generator=gen,
+        )
+    loss = {"apgd-ce": "ce", "apgd-dlr": "dlr"}[spec.name]
+    return apgd(
+        model, x, y, threat, steps=spec.steps, loss=loss, restarts=spec.restarts, generator=gen
+    )
+
+
+def robust_evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    suite: str = "quick",
+    batch_size: int = 500,
+    seed: int = 0,
+    device: torch.device | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Clean and worst-case robust error (percent) of `model` on (x, y)."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    threat = Threat(norm=norm, eps=eps)
+    correct = predict(model, x, batch_size, device) == y  # CPU bool mask, still-robust points
+    n = y.shape[0]
+    clean_error = 100.0 * (1.0 - correct.float().mean().item()) if n else 0.0
+    after = []
+    for spec in SUITES[suite]:
+        if eps > 0:
+            _attack_still_correct(spec, model, x, y, threat, gen, correct, batch_size, device)
+        after.append({"attack": spec.describe(), "robust_error": _err(correct)})
+        if progress:
+            progress(1)
+    return EvalResult(
+        n=n,
+        eps=eps,
+        norm=norm,
+        suite=suite,
+        attack=describe_suite(suite),
+        clean_error=clean_error,
+        robust_error=_err(correct),
+        after_each=after,
+        zero_grad_fraction=zero_grad_fraction(model, x[:batch_size], y[:batch_size], device),
+    )
+
+
+def _attack_still_correct(spec, model, x, y, threat, gen, correct, batch_size, device) -> None:
+    idx = correct.nonzero().squeeze(1)
+    for i in range(0, idx.numel(), batch_size):
+        j = idx[i : i + batch_size]
+        xb, yb = as_float(x[j], device), y[j].to(device)
+        x_adv = run_attack(spec, model, xb, yb, threat, gen)
+        with torch.no_grad():
+            fooled = (model(x_adv).argmax(dim=1) != yb).cpu()
+        correct[j[fooled]] = False
+
+
+def _err(correct: torch.Tensor) -> float:
+    return 100.0 * (1.0 - correct.float().mean().item()) if correct.numel() else 0.0
+
+
+def zero_grad_fraction(model: nn.Module, x, y, device) -> float:
+    """Share of points whose input gradient is exactly zero (a gradient-masking symptom)."""
+    if x.shape[0] == 0:
+        return 0.0
+    model.eval()
+    xb = (as_float(x, device) if x.dtype == torch.uint8 else x.to(device)).requires_grad_(True)
+    loss = F.cross_entropy(model(xb), y.to(device), reduction="sum")
+    (g,) = torch.autograd.grad(loss, xb)
+    zero = (g.flatten(1).abs().amax(dim=1) == 0) | ~torch.isfinite(g.flatten(1)).all(dim=1)
+    return zero.float().mean().item()
+
+
+def sanity_checks(
+    model: nn.Module, x, y, result: EvalResult, *, batch_size: int, device, weaker: list[EvalResult]
+) -> list[dict]:
+    """DESIGN §5 checks; each entry: name, passed, detail, level ("error" unless a warning).
+
+    Callers fail loudly on a failed "error" check and print failed warnings.
+    """
+    checks = []
+    k = min(256, x.shape[0])
+    zero = robust_evaluate(
+        model,
+        x[:k],
+        y[:k],
+        eps=0.0,
+        norm=result.norm,
+        suite=result.suite,
+        batch_size=batch_size,
+        device=device,
+    )
+    checks.append(
+        {
+            "name": "eps0_equals_clean",
+            "passed": abs(zero.robust_error - zero.clean_error) < 1e-9,
+            "detail": f"at ε=0 on {k} points: robust {zero.robust_error:.2f}% vs clean {zero.clean_error:.2f}%",
+        }
+    )
+    checks.append(
+        {
+            "name": "robust_ge_clean",
+            "passed": result.robust_error >= result.clean_error,
+            "detail": f"robust {result.robust_error:.2f}% vs clean {result.clean_error:.2f}%",
+        }
+    )
+    for w in weaker:
+        checks.append(
+            {
+                "name": f"{result.suite}_ge_{w.suite}",
+                "passed": result.robust_error >= w.robust_error,
+                "detail": f"{result.suite} {result.robust_error:.2f}% vs {w.suite} {w.robust_error:.2f}%",
+            }
+        )
+    checks.append(
+        {
+            "name": "no_zero_gradients",
+            "passed": result.zero_grad_fraction < 0.1,
+            "level": "warning",
+            "detail": f"{100 * result.zero_grad_fraction:.1f}% of points have an all-zero input gradient",
+        }
+    )
+    return checks

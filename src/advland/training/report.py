@@ -1,0 +1,119 @@
+"""Evaluate a run's final model, its PAS members and the snapshot ensemble on the test split.
+
+Shared by the end of `train` and by `advland evaluate`, so both write the same summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from advland.config import RunConfig
+from advland.data import Splits
+from advland.training.checkpoint import load_weights
+from advland.training.ensemble import SnapshotEnsemble
+from advland.training.evaluate import EvalResult, robust_evaluate, sanity_checks
+from advland.training.setup import build_run_model
+from advland.training.suites import SUITES, WEAKER
+
+
+def test_tensors(cfg: RunConfig, splits: Splits) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = splits.test.x, splits.test.y
+    if cfg.eval.limit:
+        x, y = x[: cfg.eval.limit], y[: cfg.eval.limit]
+    return x, y
+
+
+def evaluate_suite(
+    cfg: RunConfig, model: nn.Module, x, y, suite: str, device, log: Callable[[str], None]
+) -> dict:
+    """Evaluate one model (or ensemble) with `suite` plus the sanity checks of DESIGN §5."""
+    kw = dict(
+        eps=cfg.attack.eps,
+        norm=cfg.attack.norm,
+        batch_size=cfg.eval.batch_size,
+        seed=cfg.eval.seed,
+        device=device,
+    )
+    res = robust_evaluate(model, x, y, suite=suite, **kw)
+    weaker: list[EvalResult] = [robust_evaluate(model, x, y, suite=w, **kw) for w in WEAKER[suite]]
+    checks = sanity_checks(
+        model, x, y, res, batch_size=cfg.eval.batch_size, device=device, weaker=weaker
+    )
+    for c in checks:
+        if not c["passed"]:
+            level = c.get("level", "error").upper()
+            log(f"{level}: sanity check '{c['name']}' failed: {c['detail']}")
+    out = res.to_dict()
+    out["sanity"] = checks
+    out["weaker"] = {w.suite: w.robust_error for w in weaker}
+    return out
+
+
+def evaluate_run_models(
+    cfg: RunConfig,
+    run_dir: Path,
+    splits: Splits,
+    model: nn.Module,
+    snapshots: list[str],
+    suite: str,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> dict:
+    """Final model, and for PAS runs every period snapshot and their ensemble."""
+    x, y = test_tensors(cfg, splits)
+    result = {"final": evaluate_suite(cfg, model, x, y, suite, device, log)}
+    if snapshots:
+        members = []
+        for name in snapshots:
+            m = build_run_model(cfg, splits, device)
+            load_weights(m, run_dir / "checkpoints" / name)
+            members.append(m)
+        result["members"] = [evaluate_suite(cfg, m, x, y, suite, device, log) for m in members]
+        ens = SnapshotEnsemble(members).eval()
+        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, device, log)
+    return result
+
+
+def summary_fields(evaluation: dict, suite: str) -> dict:
+    """Top-level summary keys (DESIGN §3) from an `evaluate_run_models` result."""
+    final = evaluation["final"]
+    out = {
+        "clean_error": final["clean_error"],
+        "robust_error": final["robust_error"],
+        "attack": final["attack"],
+        "suite": suite,
+        "eps": final["eps"],
+        "norm": final["norm"],
+        "n_test": final["n"],
+    }
+    if "ensemble" in evaluation:
+        ens = evaluation["ensemble"]
+        out["ensemble"] = {
+            "clean_error": ens["clean_error"],
+            "robust_error": ens["robust_error"],
+            "members": [
+                {"clean_error": m["clean_error"], "robust_error": m["robust_error"]}
+                for m in evaluation["members"]
+            ],
+        }
+    return out
+
+
+def failed_errors(evaluation: dict) -> list[str]:
+    """Names of failed error-level sanity checks over all evaluated models."""
+    results = [evaluation["final"], *evaluation.get("members", [])]
+    if "ensemble" in evaluation:
+        results.append(evaluation["ensemble"])
+    return [
+        c["name"]
+        for r in results
+        for c in r["sanity"]
+        if not c["passed"] and c.get("level", "error") == "error"
+    ]
+
+
+SUITE_STRENGTH = {name: i for i, name in enumerate(SUITES)}
