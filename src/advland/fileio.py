@@ -17,6 +17,10 @@ from typing import Any
 
 import torch
 
+# The process umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file + fsync + rename)."""
@@ -28,11 +32,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -84,8 +89,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return records
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself is durable only once the directory entry is flushed.
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry: a rename inside it is durable only after this."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

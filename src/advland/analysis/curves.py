@@ -381,7 +381,7 @@ def print_curve_table(result: CurveResult) -> None:
 
 
 def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> None:
-    """curve.json (metrics + provenance), curve.pt (control and end points), curve.png."""
+    """curve.json (metrics, provenance), curve.pt (all points), curve_figure.png/pdf/json."""
     out_dir = Path(out_dir)
     atomic_write_json(out_dir / "curve.json", result.to_dict())
     atomic_torch_save(
@@ -389,4 +389,4 @@ def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> 
     )
     from advland.reporting.plot_curve import plot_curve  # matplotlib only if saving
 
-    plot_curve([result], out_dir / "curve.png")
+    plot_curve([result], out_dir / "curve_figure")

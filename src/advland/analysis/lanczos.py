@@ -131,9 +131,7 @@ def lanczos(
     vectors = S[:, top].T.to(device=op.device, dtype=op.dtype) @ V[:mm]
     vectors /= vectors.norm(dim=1, keepdim=True)
     canonical_signs_(vectors)
-    residuals, extra = (
-        measure_residuals(op, values, vectors) if measure else (estimates.clone(), 0)
-    )
+    residuals, extra = measure_residuals(op, values, vectors) if measure else (estimates.clone(), 0)
     values, vectors, residuals, converged = sort_descending(values, vectors, residuals, converged)
     return EigenResult(
         method="lanczos",

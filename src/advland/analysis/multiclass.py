@@ -37,7 +37,7 @@ def vertices(m: int, *, dtype=torch.float64, device=None) -> torch.Tensor:
 def _eps(eps, W: torch.Tensor, extra: int) -> torch.Tensor:
     # eps (scalar or shaped like W's batch dims) viewed to broadcast against (..., *extra dims)
     e = torch.as_tensor(eps, dtype=W.dtype, device=W.device)
-    if bool((e < 0).any()):
+    if not bool((e >= 0).all()):  # host sync; also rejects NaN
         raise UserError(f"eps must be >= 0, got {e.tolist()}; pass a non-negative budget")
     return e.reshape(e.shape + (1,) * extra)
 
@@ -178,6 +178,19 @@ def robustly_correct(x, y, W, eps, p: float = math.inf) -> torch.Tensor:
     a = worst_pair_margins(x, y, W, eps, p)
     a = a.scatter(-1, y.unsqueeze(-1).expand(*a.shape[:-1], 1), -math.inf)
     return (a < 0).all(-1)
+
+
+def version_space_fractions(
+    x: torch.Tensor, y: torch.Tensor, W_samples: torch.Tensor, eps_grid
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """For sampled W (S, m, K) and an increasing eps grid: the fraction of (W, x_i) pairs with
+    W in V_eps(x_i), the fraction of W in V_eps of the whole dataset (all x_i), and whether
+    membership is nested (W in V_eps2 => W in V_eps1 for eps1 < eps2, Proposition 1)."""
+    a0, n = pair_terms(x, y, W_samples)  # membership: max_j a0 + eps n <= 0
+    mem = torch.stack([(a0 + float(e) * n <= 0).all(-1) for e in eps_grid])  # (E, S, N)
+    per_point = mem.to(x.dtype).mean((1, 2))
+    dataset = mem.all(-1).to(x.dtype).mean(-1)
+    return per_point, dataset, bool((~mem[1:] | mem[:-1]).all())
 
 
 def exact_collapse_threshold(x: torch.Tensor, y: torch.Tensor, K: int) -> float:

@@ -25,7 +25,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from advland.analysis.params import Vec, clone_params, norm, random_direction, set_params
+from advland.analysis.params import (
+    Vec,
+    clone_params,
+    norm,
+    random_direction,
+    set_params,
+    trainable,
+)
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
 from advland.fileio import atomic_write_json
@@ -137,16 +144,20 @@ def _robust_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta, bs:
     return 100.0 * wrong / x.shape[0]
 
 
-def _unit(direction: Sequence[torch.Tensor] | None, model, cfg) -> tuple[Vec, float]:
+def similarity_direction(
+    model: nn.Module, direction: Sequence[torch.Tensor] | None, cfg: SimilarityConfig
+) -> tuple[Vec, float]:
+    """The unit vector v actually used, and the norm of the direction before normalising."""
     if direction is None:
         if cfg.direction != "random":
             raise UserError("direction=None needs cfg.direction='random'; pass the eigenvector")
         gen = torch.Generator().manual_seed(cfg.direction_seed)
-        return random_direction(model, gen), 1.0
-    n = float(norm(direction))
+        return [d.detach() for d in random_direction(model, gen)], 1.0
+    vec = [d.detach().to(p.device) for d, p in zip(direction, trainable(model), strict=True)]
+    n = float(norm(vec))
     if not n > 0:
         raise UserError(f"the direction has norm {n}; pass a non-zero vector")
-    return [d.detach() / n for d in direction], n
+    return [d / n for d in vec], n
 
 
 def perturbation_similarity(
@@ -163,7 +174,7 @@ def perturbation_similarity(
     `direction=None` with cfg.direction="random" draws a unit Gaussian direction from
     cfg.direction_seed. `indices` (optional) records which data subset was used.
     """
-    v, v_norm = _unit(direction, model, cfg)
+    v, v_norm = similarity_direction(model, direction, cfg)
     theta = clone_params(model)
     modes = [(m, m.training) for m in model.modules()]
     keys = ["similarity_train", "similarity_test"]
@@ -230,4 +241,4 @@ def save_similarity(result: SimilarityResult, out_dir: str | Path) -> None:
     atomic_write_json(out_dir / "similarity.json", result.to_dict())
     from advland.reporting.plot_similarity import plot_similarity  # matplotlib only if saving
 
-    plot_similarity([result], out_dir / "similarity.png")
+    plot_similarity([result], out_dir / "similarity_figure")

@@ -38,6 +38,7 @@ from advland.analysis.hvp import HVP_METHODS, Attack, HessianOperator
 from advland.analysis.lanczos import lanczos
 from advland.analysis.params import Vec, num_params, trainable
 from advland.analysis.power import power_iteration
+from advland.attacks import Threat, pgd
 from advland.errors import UserError
 from advland.fileio import atomic_write_bytes, atomic_write_json
 
@@ -127,16 +128,29 @@ class SpectrumResult:
             "adversarial_loss": self.adversarial_loss,
             "clean_loss": self.clean_loss,
             "solver": self.eigen.summary(),
-            "subset": {"size": len(self.subset_indices), "seed": cfg.subset_seed,
-                       "indices": self.subset_indices.tolist()},
-            "attack": {"name": "pgd" if cfg.eps > 0 else "none (clean)", "eps": cfg.eps,
-                       "norm": cfg.norm, "steps": cfg.steps,
-                       "step_size": cfg.resolved_step_size if cfg.eps > 0 else None,
-                       "random_start": cfg.random_start, "seed": cfg.attack_seed,
-                       "model_mode": "eval", "generated": "once at θ, then held fixed"},
+            "subset": {
+                "size": len(self.subset_indices),
+                "seed": cfg.subset_seed,
+                "indices": self.subset_indices.tolist(),
+            },
+            "attack": {
+                "name": "pgd" if cfg.eps > 0 else "none (clean)",
+                "eps": cfg.eps,
+                "norm": cfg.norm,
+                "steps": cfg.steps,
+                "step_size": cfg.resolved_step_size if cfg.eps > 0 else None,
+                "random_start": cfg.random_start,
+                "seed": cfg.attack_seed,
+                "model_mode": "eval",
+                "generated": "once at θ, then held fixed",
+            },
             "bn_mode": self.bn_mode,
-            "seeds": {"subset": cfg.subset_seed, "attack": cfg.attack_seed,
-                      "solver": cfg.solver_seed, "random_models": list(self.random_seeds)},
+            "seeds": {
+                "subset": cfg.subset_seed,
+                "attack": cfg.attack_seed,
+                "solver": cfg.solver_seed,
+                "random_models": list(self.random_seeds),
+            },
             "config": dataclasses.asdict(cfg),
         }
 
@@ -153,15 +167,22 @@ def make_attack(cfg: SpectrumConfig) -> Attack | None:
     """PGD with the config's settings and a fresh generator seeded with `attack_seed`."""
     if cfg.eps == 0:
         return None
-    from advland.attacks import Threat, pgd
-
     threat = Threat(norm=cfg.norm, eps=cfg.eps)
     generator = torch.Generator().manual_seed(cfg.attack_seed)
 
     def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return pgd(model, x, y, threat, steps=cfg.steps, step_size=cfg.resolved_step_size,
-                   random_start=cfg.random_start, restarts=1, generator=generator,
-                   model_mode="eval")
+        return pgd(
+            model,
+            x,
+            y,
+            threat,
+            steps=cfg.steps,
+            step_size=cfg.resolved_step_size,
+            random_start=cfg.random_start,
+            restarts=1,
+            generator=generator,
+            model_mode="eval",
+        )
 
     return attack
 
@@ -178,10 +199,17 @@ def _subset_tensors(model: nn.Module, x, y, idx, device) -> tuple[torch.Tensor, 
 def _solve(op: HessianOperator, cfg: SpectrumConfig, progress: bool) -> EigenResult:
     generator = torch.Generator().manual_seed(cfg.solver_seed)
     if cfg.solver == "power":
-        return power_iteration(op, cfg.k, max_iter=cfg.max_iter or 50, tol=cfg.tol,
-                               generator=generator, progress=progress)
-    return lanczos(op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=generator,
-                   progress=progress)
+        return power_iteration(
+            op,
+            cfg.k,
+            max_iter=cfg.max_iter or 50,
+            tol=cfg.tol,
+            generator=generator,
+            progress=progress,
+        )
+    return lanczos(
+        op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=generator, progress=progress
+    )
 
 
 def random_model_losses(
@@ -199,8 +227,9 @@ def random_model_losses(
         rand = model_factory(seed).to(device=xs.device, dtype=xs.dtype)
         if has_batchnorm(rand):
             reestimate_bn(rand, xs.split(cfg.batch_size))
-        op = HessianOperator.at_adversarial(rand, xs, ys, make_attack(cfg),
-                                            batch_size=cfg.batch_size)
+        op = HessianOperator.at_adversarial(
+            rand, xs, ys, make_attack(cfg), batch_size=cfg.batch_size
+        )
         losses.append(op.loss())
     return seeds, tuple(losses)
 
@@ -228,8 +257,9 @@ def hessian_spectrum(
     device = trainable(model)[0].device
     idx = select_subset(x.shape[0], cfg.subset_size, cfg.subset_seed)
     xs, ys = _subset_tensors(model, x, y, idx, device)
-    op = HessianOperator.at_adversarial(model, xs, ys, make_attack(cfg),
-                                        batch_size=cfg.batch_size, method=cfg.hvp_method)
+    op = HessianOperator.at_adversarial(
+        model, xs, ys, make_attack(cfg), batch_size=cfg.batch_size, method=cfg.hvp_method
+    )
     adv_loss = op.loss()
     clean_loss = HessianOperator(model, xs, ys, batch_size=cfg.batch_size).loss()
     eigen = _solve(op, cfg, progress=verbose)
@@ -256,15 +286,19 @@ def hessian_spectrum(
     return result
 
 
-def write_spectrum(result: SpectrumResult, out_dir: Path, model: nn.Module, *,
-                   wall_time_s: float) -> None:
+def write_spectrum(
+    result: SpectrumResult, out_dir: Path, model: nn.Module, *, wall_time_s: float
+) -> None:
     """spectrum.json + spectrum.npz (atomic), then the figure (skipped with a warning if
     matplotlib is missing — the numbers are the primary output)."""
     from advland.reporting.plot_spectrum import plot_spectrum
 
     record = result.to_dict()
-    record["model"] = {"num_params": num_params(model), "dtype": str(result.eigen.eigenvectors.dtype),
-                       "device": str(result.eigen.eigenvectors.device)}
+    record["model"] = {
+        "num_params": num_params(model),
+        "dtype": str(result.eigen.eigenvectors.dtype),
+        "device": str(result.eigen.eigenvectors.device),
+    }
     record["wall_time_s"] = wall_time_s
     record["files"] = {"npz": "spectrum.npz", "figure": "spectrum_plot.png"}
     buf = io.BytesIO()

@@ -150,15 +150,18 @@ def surface_directions(
                 "directions were passed but cfg.directions='filter-random'; use 'eigen'"
             )
         gen = torch.Generator().manual_seed(cfg.direction_seed)
-        vecs = [filter_normalized_direction(model, gen, cfg.ignore_1d) for _ in range(need)]
+        draws = [filter_normalized_direction(model, gen, cfg.ignore_1d) for _ in range(need)]
+        vecs = [[t.detach() for t in d] for d in draws]
         return vecs, [float(norm(v)) for v in vecs]
     if directions is None or len(directions) < need:
         got = 0 if directions is None else len(directions)
         raise UserError(f"cfg.directions='eigen' needs {need} eigenvectors, got {got}")
-    norms = [float(norm(d)) for d in directions[:need]]
-    return [
-        [t.detach() / n for t in d] for d, n in zip(directions[:need], norms, strict=True)
-    ], norms
+    dev = [p.device for p in trainable(model)]
+    vecs = [[t.detach().to(q) for t, q in zip(d, dev, strict=True)] for d in directions[:need]]
+    norms = [float(norm(d)) for d in vecs]
+    if not all(n > 0 for n in norms):
+        raise UserError(f"eigen directions must be non-zero, got norms {norms}")
+    return [[t / n for t in d] for d, n in zip(vecs, norms, strict=True)], norms
 
 
 def _stacked(theta: Vec, dirs: list[Vec], coords: torch.Tensor) -> Vec:
@@ -322,6 +325,8 @@ def loss_surface(
     train/eval flags are restored. `indices` (optional) records the data subset used.
     """
     x_all, y_all = data
+    if x_all.shape[0] == 0 or x_all.shape[0] != y_all.shape[0]:
+        raise UserError(f"data needs matching non-empty x, y; got {len(x_all)} and {len(y_all)}")
     dev = next(model.parameters()).device
     dirs, dir_norms = surface_directions(model, cfg, directions)
     dirs = [[t.to(dev) for t in d] for d in dirs]
@@ -369,9 +374,9 @@ def loss_surface(
                     mode = "loop"
                     out = ev.run_loop(*args, xb, yb, cfg.eps[e], seed)
                 ls, er = ls + out[0], er + out[1]
-            n = x_all.shape[0]
+            n, ls, er = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
             for k, (_, i, j) in enumerate(batch):
-                loss[e, i, j], error[e, i, j] = ls[k].item() / n, 100.0 * er[k].item() / n
+                loss[e, i, j], error[e, i, j] = ls[k] / n, 100.0 * er[k] / n
                 done[e, i, j] = True
             if path is not None:
                 _write_npz(path, {**arrays, "loss": loss, "error": error, "done": done})
@@ -398,7 +403,7 @@ def loss_surface(
         atomic_write_json(Path(out_dir) / "surface.json", result.to_dict())
         from advland.reporting.plot_surface import plot_surface  # matplotlib only if saving
 
-        plot_surface(result, Path(out_dir) / "surface.png")
+        plot_surface(result, Path(out_dir) / "surface_figure")
     return result
 
 

@@ -37,7 +37,7 @@ from advland.data.local import dataset_dir, find_local, missing_error
 from advland.data.records import DatasetRecord, FileRecord
 from advland.data.registry import get_record
 from advland.data.verify import check_file
-from advland.fileio import sha256_file
+from advland.fileio import fsync_dir, sha256_file
 
 MIRRORS_ENV_PREFIX = "ADVLAND_MIRRORS_"
 USER_AGENT = "advland-data/0.1 (+https://pypi.org/project/advland/)"
@@ -176,7 +176,7 @@ def fetch_file(
                     failures.append(f"{url}: {_describe(e)}")
                     break
                 os.replace(part, dest)
-                _fsync_dir(dest.parent)
+                fsync_dir(dest.parent)
                 return url
     raise DownloadError(failures)
 
@@ -279,17 +279,4 @@ def _dir_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
         os.close(fd)

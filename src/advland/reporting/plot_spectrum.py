@@ -60,6 +60,7 @@ def plot_spectrum(results: Mapping[str, Any], path: str | Path) -> dict[str, Pat
         if norm is not None:
             ax.plot(idx, norm, "-o", color=color, ms=3, label=f"{label} (normalised)")
         ax.plot(idx, raw, "--", color=color, alpha=0.8, label=f"{label} (original)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("eigenvalue index")
     ax.set_ylabel("Hessian eigenvalue")
     ax.set_title("Top Hessian eigenvalues (normalised solid, original dashed)", fontsize=9)

@@ -3,39 +3,34 @@
 2-D surfaces: one column per ε, a 3-D surface on top and a contour map below, each with
 its own z-scale (as in the paper, where the largest ε needs a different scale). 1-D
 surfaces: loss and robust error against a1, one line per ε. Unfinished points (a partial,
-resumable grid) are left blank.
+resumable grid) are left blank. Written through `reporting.figure`: <stem>.png, <stem>.pdf
+and the plotted numbers as <stem>.json.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from advland.fileio import atomic_write_bytes
+from advland.reporting.figure import new_figure, save_figure
 
 
-def plot_surface(result, path: str | Path) -> None:
-    """Plot a SurfaceResult and save it atomically (format from the file suffix)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_surface(result, path: str | Path) -> list[Path]:
+    """Plot a SurfaceResult; `path`'s suffix is replaced. Returns the files written."""
     loss = np.where(result.done, result.loss, np.nan)
-    if result.config.a2 is None:
-        fig = _plot_1d(plt, result, loss)
-    else:
-        fig = _plot_2d(plt, result, loss)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    fig = (_plot_1d if result.config.a2 is None else _plot_2d)(result, loss)
+    data = {
+        "a1": result.a1.tolist(), "a2": result.a2.tolist(), "eps": list(result.eps),
+        "loss": np.where(result.done, result.loss, None).tolist(),
+        "robust_error": np.where(result.done, result.error, None).tolist(),
+    }  # fmt: skip
+    return save_figure(fig, data, Path(path).with_suffix(""))
 
 
-def _plot_1d(plt, result, loss: np.ndarray):
-    fig, (ax_l, ax_e) = plt.subplots(1, 2, figsize=(10, 4))
+def _plot_1d(result, loss: np.ndarray):
+    fig, axes = new_figure(1, 2, (10, 4))
+    ax_l, ax_e = axes[0]
     error = np.where(result.done, result.error, np.nan)
     for e, eps in enumerate(result.eps):
         ax_l.plot(result.a1, loss[e, :, 0], marker="o", ms=3, label=f"ε={eps:.4g}")
@@ -45,20 +40,20 @@ def _plot_1d(plt, result, loss: np.ndarray):
     for ax in (ax_l, ax_e):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
-def _plot_2d(plt, result, loss: np.ndarray):
+def _plot_2d(result, loss: np.ndarray):
     n = len(result.eps)
-    fig = plt.figure(figsize=(4.2 * n, 8))
+    fig, axes = new_figure(2, n, (4.2 * n, 8))
     a1, a2 = np.meshgrid(result.a1, result.a2, indexing="ij")
     for e, eps in enumerate(result.eps):
         z = loss[e]
+        axes[0, e].remove()  # the top row becomes 3-D axes
         ax3 = fig.add_subplot(2, n, e + 1, projection="3d")
         ax3.plot_surface(a1, a2, z, cmap="viridis", linewidth=0, antialiased=True)
         ax3.set(xlabel="a1", ylabel="a2", zlabel="L_ε", title=f"ε={eps:.4g}")
-        ax = fig.add_subplot(2, n, n + e + 1)
+        ax = axes[1, e]
         if np.isfinite(z).sum() >= 4 and np.nanmax(z) > np.nanmin(z):
             cs = ax.contourf(a1, a2, z, levels=20, cmap="viridis")
             fig.colorbar(cs, ax=ax, shrink=0.8)
@@ -66,5 +61,4 @@ def _plot_2d(plt, result, loss: np.ndarray):
         ax.set(xlabel="a1", ylabel="a2")
     kind = "eigenvectors" if result.config.directions == "eigen" else "filter-normalised random"
     fig.suptitle(f"L_ε(θ + a1·v1 + a2·v2), v: {kind}")
-    fig.tight_layout()
     return fig

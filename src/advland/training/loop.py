@@ -57,7 +57,8 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
     """Train a fresh run into `run_dir`; returns the summary (also in summary.json)."""
     run_dir = Path(run_dir)
     device = pick_device(cfg.device)
-    splits = load_splits(cfg.data)  # data errors surface before anything is written
+    splits = load_splits(cfg.data)  # data and model errors surface before anything is written
+    build_run_model(cfg, splits, torch.device("meta"))
     create_run_dir(run_dir, cfg, device)
     return _run(cfg, run_dir, splits, device, None, log)
 

@@ -1,0 +1,183 @@
+"""`advland analyze TOOL ...`: the loss-landscape tools on trained runs.
+
+Each tool's settings are the fields of its frozen config dataclass; attack defaults come
+from the run being analysed (its target ε, norm, PGD steps, step size, random start) and
+any field can be overridden with `--set field=value`. Results (JSON/NPZ + figures) go to
+`--out` (default: RUN/analysis/TOOL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from advland.cli.common import print_table
+from advland.config import apply_overrides, from_dict
+from advland.errors import UserError
+
+TOOLS = ("dynamics", "hessian", "similarity", "surface", "curve", "theory")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("analyze", help="loss-landscape analysis of trained runs")
+    tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    specs = {
+        "dynamics": ("gradient norm, robust error, ‖θ−θ0‖ per minibatch; learning curves (Fig. 1/8/11)", "+"),
+        "hessian": ("top-k Hessian eigenvalues, raw and normalised (Fig. 2/9)", "+"),
+        "similarity": ("perturbation cosine similarity at θ±a·v, eigenvector vs random (Fig. 3/10)", 1),
+        "surface": ("adversarial loss surface along eigenvectors or random directions (Fig. 12)", 1),
+        "curve": ("Bezier-curve mode connectivity between two runs (Fig. 15)", 2),
+        "theory": ("the linear-model checks of section 3 (Theorems 1-3, Fig. 5)", 0),
+    }
+    for name, (help_text, nargs) in specs.items():
+        t = tools.add_parser(name, help=help_text)
+        if nargs:
+            t.add_argument("runs", nargs=nargs, metavar="RUN_DIR")
+        t.add_argument("--out", help="output folder (default RUN/analysis/TOOL)")
+        t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field of the tool's config (repeatable)")
+        if name in ("hessian", "similarity", "surface", "curve"):
+            t.add_argument("--checkpoint", default="latest", help="latest | best")
+            t.add_argument("--device", help="auto | cpu | cuda")
+        if name in ("similarity", "surface", "curve"):
+            t.add_argument("--train-n", type=int, default=1000, help="training examples used (0 = all)")
+            t.add_argument("--test-n", type=int, default=1000, help="test examples used (0 = all)")
+        if name == "surface":
+            t.add_argument("--directions", default="eigen", help="eigen | filter-random")
+        t.set_defaults(func=globals()[f"run_{name}"])
+
+
+def tool_config(cls, defaults: dict, overrides: list[str]):
+    """Build a tool config: run-derived defaults, then the user's --set overrides."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    base = {k: v for k, v in defaults.items() if k in names}
+    return from_dict(cls, apply_overrides(base, overrides))
+
+
+def _attack_defaults(run) -> dict:
+    a = run.cfg.attack
+    return {"eps": a.eps, "norm": a.norm, "steps": a.steps, "step_size": a.step_size,
+            "random_start": a.random_start}
+
+
+def _out(args, run_path: Path | None, tool: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    if run_path is None:
+        raise UserError(f"'advland analyze {tool}' needs --out DIR")
+    return run_path / "analysis" / tool
+
+
+def run_dynamics(args) -> int:
+    from advland.analysis.dynamics import DynamicsConfig, summary_rows, training_dynamics
+
+    cfg = tool_config(DynamicsConfig, {}, args.overrides)
+    out = _out(args, Path(args.runs[0]) if len(args.runs) == 1 else None, "dynamics")
+    result = training_dynamics(args.runs, cfg, out)
+    print_table(summary_rows(result), floatfmt=".4g")
+    print(f"written to {out}")
+    return 0
+
+
+def run_hessian(args) -> int:
+    from advland.analysis.runs import load_run
+    from advland.analysis.spectrum import SpectrumConfig, hessian_spectrum
+    from advland.reporting.plot_spectrum import plot_spectrum
+
+    results = {}
+    out = _out(args, Path(args.runs[0]) if len(args.runs) == 1 else None, "hessian")
+    for run_dir in args.runs:
+        run = load_run(run_dir, args.checkpoint, args.device)
+        cfg = tool_config(SpectrumConfig, _attack_defaults(run), args.overrides)
+        dest = out if len(args.runs) == 1 else out / run.path.name
+        split = run.splits.train
+        results[run.label] = hessian_spectrum(
+            run.model, split.x, split.y, cfg, model_factory=run.fresh_model, out_dir=dest,
+        )
+    if len(results) > 1:
+        plot_spectrum(results, out / "spectrum_overlay.png")
+    print(f"written to {out}")
+    return 0
+
+
+def run_similarity(args) -> int:
+    from advland.analysis.runs import load_run, subset
+    from advland.analysis.similarity import SimilarityConfig, perturbation_similarity
+    from advland.analysis.spectrum import SpectrumConfig, top_eigenvector
+    from advland.fileio import atomic_write_json
+    from advland.reporting.plot_similarity import plot_similarity
+
+    run = load_run(args.runs[0], args.checkpoint, args.device)
+    out = _out(args, run.path, "similarity")
+    cfg = tool_config(SimilarityConfig, _attack_defaults(run), args.overrides)
+    xtr, ytr, itr = subset(run.splits.train, args.train_n, cfg.seed, run.device)
+    xte, yte, ite = subset(run.splits.test, args.test_n, cfg.seed, run.device)
+    spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
+    v = top_eigenvector(run.model, run.splits.train.x, run.splits.train.y, spec)
+    indices = {"train": itr, "test": ite}
+    results = []
+    for direction, vec in (("top-eigenvector", v), ("random", None)):
+        c = dataclasses.replace(cfg, direction=direction)
+        results.append(perturbation_similarity(
+            run.model, vec, (xtr, ytr), (xte, yte), c, out_dir=out / direction, indices=indices,
+        ))
+    atomic_write_json(out / "similarity.json", {r.config.direction: r.to_dict() for r in results})
+    plot_similarity(results, out / "similarity_figure")
+    print(f"written to {out}")
+    return 0
+
+
+def run_surface(args) -> int:
+    from advland.analysis.runs import load_run, subset
+    from advland.analysis.spectrum import SpectrumConfig, top_eigenvectors
+    from advland.analysis.surface import SurfaceConfig, loss_surface
+
+    run = load_run(args.runs[0], args.checkpoint, args.device)
+    out = _out(args, run.path, "surface")
+    defaults = _attack_defaults(run)
+    defaults["eps"] = sorted({0.0, run.cfg.attack.eps})
+    defaults["step_size"] = None  # step_ratio·ε for each budget of the scan
+    defaults["directions"] = args.directions
+    cfg = tool_config(SurfaceConfig, defaults, args.overrides)
+    x, y, idx = subset(run.splits.train, args.train_n, cfg.seed, run.device)
+    dirs = None
+    if cfg.directions == "eigen":
+        spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
+        dirs = top_eigenvectors(run.model, run.splits.train.x, run.splits.train.y, spec, k=2)
+    loss_surface(run.model, (x, y), cfg, directions=dirs, out_dir=out, indices=idx)
+    print(f"written to {out}")
+    return 0
+
+
+def run_curve(args) -> int:
+    from advland.analysis.curves import CurveConfig, evaluate_curve, save_curve, train_curve
+    from advland.analysis.runs import load_run, subset
+
+    a = load_run(args.runs[0], args.checkpoint, args.device)
+    b = load_run(args.runs[1], args.checkpoint, args.device)
+    if (a.cfg.model, a.cfg.data.name) != (b.cfg.model, b.cfg.data.name):
+        raise UserError("both runs must use the same model, width and dataset to be connected")
+    out = _out(args, None, "curve") if args.out else a.path / "analysis" / f"curve-{b.path.name}"
+    cfg = tool_config(CurveConfig, _attack_defaults(a), args.overrides)
+    train = subset(a.splits.train, args.train_n, cfg.seed, a.device)
+    test = subset(a.splits.test, args.test_n, cfg.seed, a.device)
+    curve = train_curve(a.model, b.model, train[:2], cfg)
+    result = evaluate_curve(curve, train[:2], test[:2], cfg, indices={"train": train[2], "test": test[2]})
+    save_curve(result, curve, out)
+    print(f"written to {out}")
+    return 0
+
+
+def run_theory(args) -> int:
+    from advland.analysis.theory import TheoryConfig
+    from advland.analysis.theory import run_theory as theory
+
+    cfg = tool_config(TheoryConfig, {}, args.overrides)
+    out = _out(args, None, "theory")
+    record = theory(cfg, out)
+    failed = [c["name"] for c in record["checks"] if not c["passed"]]
+    print(f"written to {out}")
+    if failed:
+        print(f"CHECKS FAILED: {', '.join(failed)}")
+        return 1
+    return 0
