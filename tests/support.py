@@ -14,6 +14,7 @@ TINY = [
     "data.name=mnist-5k",
     "data.train_limit=1000",
     "data.val_size=100",
+    "train.val_every=1",
     "data.test_limit=200",
     "model.width=1",
     "attack.steps=3",

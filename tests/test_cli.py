@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support import TINY, run_cli
 
 
@@ -13,7 +14,9 @@ def _sets(overrides):
 
 
 def test_train_dry_run_writes_nothing(tmp_path):
-    proc = run_cli("train", "--config", "configs/quickstart.yaml", "--dry-run", "--out", str(tmp_path / "x"))
+    proc = run_cli(
+        "train", "--config", "configs/quickstart.yaml", "--dry-run", "--out", str(tmp_path / "x")
+    )
     assert proc.returncode == 0, proc.stderr
     assert "dry run OK" in proc.stdout and "parameters" in proc.stdout
     assert not (tmp_path / "x").exists()
@@ -35,14 +38,19 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
     proc = run_cli("train", "--config", "configs/quickstart.yaml", *args, "--out", str(out))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("advland: error:") and message in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("advland: error:") and message in lines[0], (
+        proc.stderr
+    )
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 
 
 def test_resume_and_evaluate_reject_non_run_dirs(tmp_path):
-    for args in (["train", "--resume", str(tmp_path)], ["evaluate", str(tmp_path)],
-                 ["evaluate", str(tmp_path / "missing")]):
+    for args in (
+        ["train", "--resume", str(tmp_path)],
+        ["evaluate", str(tmp_path)],
+        ["evaluate", str(tmp_path / "missing")],
+    ):
         proc = run_cli(*args)
         assert proc.returncode == 2 and "not" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -63,8 +71,15 @@ def test_quickstart_end_to_end(tmp_path):
     for name in ("constant", "cosine", "cosine-pas", "cosine-pas (ensemble)"):
         assert f"| {name} " in out
     rows = json.loads((tmp_path / "qs/comparison.json").read_text())
-    assert [r["schedule"] for r in rows] == ["constant", "cosine", "cosine-pas", "cosine-pas (ensemble)"]
-    assert all(r["status"] == "completed" and r["robust error %"] >= r["clean error %"] for r in rows)
+    assert [r["schedule"] for r in rows] == [
+        "constant",
+        "cosine",
+        "cosine-pas",
+        "cosine-pas (ensemble)",
+    ]
+    assert all(
+        r["status"] == "completed" and r["robust error %"] >= r["clean error %"] for r in rows
+    )
     for name in ("constant", "cosine", "cosine-pas"):
         assert (tmp_path / "qs" / name / "summary.json").is_file()
 

@@ -52,7 +52,9 @@ def training_dynamics(runs: list[str | Path], cfg: DynamicsConfig, out_dir: str 
     data = sorted((load_dynamics(r, cfg.window) for r in runs), key=lambda d: d["eps"])
     out = Path(out_dir)
     atomic_write_json(out / "dynamics.json", {"window": cfg.window, "runs": data})
-    files = plot_dynamics(data, out / "dynamics") + plot_learning_curves(data, out / "learning_curves")
+    files = plot_dynamics(data, out / "dynamics") + plot_learning_curves(
+        data, out / "learning_curves"
+    )
     return {"runs": data, "files": [str(f) for f in files]}
 
 
@@ -60,13 +62,15 @@ def summary_rows(result: dict) -> list[dict]:
     """One row per run: mean gradient norm / error over the first and last windows."""
     rows = []
     for d in result["runs"]:
-        rows.append({
-            "run": d["label"],
-            "grad norm (first)": _mean(d["first_grad_norm"]),
-            "grad norm (last)": _mean(d["last_grad_norm"]),
-            "robust err % (first)": _mean(d["first_robust_error"]),
-            "‖θ−θ0‖ (end of first)": d["first_dist_init"][-1],
-        })
+        rows.append(
+            {
+                "run": d["label"],
+                "grad norm (first)": _mean(d["first_grad_norm"]),
+                "grad norm (last)": _mean(d["last_grad_norm"]),
+                "robust err % (first)": _mean(d["first_robust_error"]),
+                "‖θ−θ0‖ (end of first)": d["first_dist_init"][-1],
+            }
+        )
     return rows
 
 

@@ -2,7 +2,8 @@
 
 Solvers see a symmetric operator only through `matvec(flat) -> flat` plus `dim`, `dtype`
 and `device` (`HessianOperator` and `DenseOperator` both qualify), in the spirit of
-hessian-eigenthings' `CurvatureOperator`.
+hessian-eigenthings' `CurvatureOperator`. `matvec` must return a new tensor: solvers
+orthogonalise the product in place.
 
 Eigenvectors are stored as one flat k×n tensor (row i = unit eigenvector i, in the layout
 of `params.flatten`): one allocation, saved as-is to `.npz`, and `vector(i, like)` turns a

@@ -100,7 +100,7 @@ def lanczos(
             T[: j + 1, j] = h
             T[j, : j + 1] = h
             beta, mm = float(w.norm()), j + 1
-            if beta <= 100 * eps * max(anorm, 1.0):
+            if beta <= 100 * eps * anorm:  # relative to ‖H‖ (≥ every ‖Hv‖ seen)
                 beta = 0.0  # invariant subspace: continue from a fresh orthogonal direction
                 w = _fresh_direction(V[: j + 1], n, op, generator)
                 V[j + 1] = w

@@ -88,7 +88,9 @@ def filter_normalized_direction(
     for p in trainable(model):
         d = torch.randn(p.shape, generator=generator, device="cpu", dtype=p.dtype).to(p.device)
         if p.dim() <= 1:
-            out.append(torch.zeros_like(p) if ignore_1d else d * (p.detach().norm() / (d.norm() + 1e-12)))
+            out.append(
+                torch.zeros_like(p) if ignore_1d else d * (p.detach().norm() / (d.norm() + 1e-12))
+            )
             continue
         d_f = d.reshape(d.shape[0], -1)
         p_f = p.detach().reshape(p.shape[0], -1)

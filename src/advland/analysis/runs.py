@@ -39,12 +39,16 @@ class LoadedRun:
         return build_run_model(self.cfg, self.splits, self.device)
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "latest", device: str | None = None) -> LoadedRun:
+def load_run(
+    run_dir: str | Path, checkpoint: str = "latest", device: str | None = None
+) -> LoadedRun:
     path = require_run_dir(run_dir)
     cfg = load_run_config(path)
     ck = checkpoint_dir(path) / f"{checkpoint}.pt"
     if not ck.is_file():
-        raise UserError(f"checkpoint '{ck}' not found; finish training first (advland train --resume {path})")
+        raise UserError(
+            f"checkpoint '{ck}' not found; finish training first (advland train --resume {path})"
+        )
     dev = pick_device(device or cfg.device)
     splits = load_splits(cfg.data)
     model = build_run_model(cfg, splits, dev)
@@ -52,7 +56,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "latest", device: str | None
     return LoadedRun(path, cfg, splits, model.eval(), dev)
 
 
-def subset(split: Split, n: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def subset(
+    split: Split, n: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """A seeded random subset of `n` examples (all if n <= 0 or n >= len) as float tensors."""
     total = split.y.shape[0]
     if 0 < n < total:

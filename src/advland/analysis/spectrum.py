@@ -197,19 +197,13 @@ def _subset_tensors(model: nn.Module, x, y, idx, device) -> tuple[torch.Tensor, 
 
 
 def _solve(op: HessianOperator, cfg: SpectrumConfig, progress: bool) -> EigenResult:
-    generator = torch.Generator().manual_seed(cfg.solver_seed)
+    gen = torch.Generator().manual_seed(cfg.solver_seed)
     if cfg.solver == "power":
-        return power_iteration(
-            op,
-            cfg.k,
-            max_iter=cfg.max_iter or 50,
-            tol=cfg.tol,
-            generator=generator,
-            progress=progress,
-        )
-    return lanczos(
-        op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=generator, progress=progress
-    )
+        max_iter = cfg.max_iter or 50  # the paper's 50 products per eigenpair
+        return power_iteration(op, cfg.k, max_iter=max_iter, tol=cfg.tol, generator=gen,
+                               progress=progress)  # fmt: skip
+    return lanczos(op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=gen,
+                   progress=progress)  # fmt: skip
 
 
 def random_model_losses(
@@ -366,13 +360,3 @@ def top_eigenvector(
 ) -> Vec:
     """The top eigenvector (unit norm) of the adversarial-loss Hessian as a parameter vector."""
     return top_eigenvectors(model, x, y, cfg, k=1, device=device)[0]
-
-
-__all__ = [
-    "SpectrumConfig",
-    "SpectrumResult",
-    "hessian_spectrum",
-    "select_subset",
-    "top_eigenvector",
-    "top_eigenvectors",
-]

@@ -22,10 +22,19 @@ def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="loss-landscape analysis of trained runs")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
     specs = {
-        "dynamics": ("gradient norm, robust error, ‖θ−θ0‖ per minibatch; learning curves (Fig. 1/8/11)", "+"),
+        "dynamics": (
+            "gradient norm, robust error, ‖θ−θ0‖ per minibatch; learning curves (Fig. 1/8/11)",
+            "+",
+        ),
         "hessian": ("top-k Hessian eigenvalues, raw and normalised (Fig. 2/9)", "+"),
-        "similarity": ("perturbation cosine similarity at θ±a·v, eigenvector vs random (Fig. 3/10)", 1),
-        "surface": ("adversarial loss surface along eigenvectors or random directions (Fig. 12)", 1),
+        "similarity": (
+            "perturbation cosine similarity at θ±a·v, eigenvector vs random (Fig. 3/10)",
+            1,
+        ),
+        "surface": (
+            "adversarial loss surface along eigenvectors or random directions (Fig. 12)",
+            1,
+        ),
         "curve": ("Bezier-curve mode connectivity between two runs (Fig. 15)", 2),
         "theory": ("the linear-model checks of section 3 (Theorems 1-3, Fig. 5)", 0),
     }
@@ -34,13 +43,21 @@ def add_parser(sub) -> None:
         if nargs:
             t.add_argument("runs", nargs=nargs, metavar="RUN_DIR")
         t.add_argument("--out", help="output folder (default RUN/analysis/TOOL)")
-        t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a field of the tool's config (repeatable)")
+        t.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a field of the tool's config (repeatable)",
+        )
         if name in ("hessian", "similarity", "surface", "curve"):
             t.add_argument("--checkpoint", default="latest", help="latest | best")
             t.add_argument("--device", help="auto | cpu | cuda")
         if name in ("similarity", "surface", "curve"):
-            t.add_argument("--train-n", type=int, default=1000, help="training examples used (0 = all)")
+            t.add_argument(
+                "--train-n", type=int, default=1000, help="training examples used (0 = all)"
+            )
             t.add_argument("--test-n", type=int, default=1000, help="test examples used (0 = all)")
         if name == "surface":
             t.add_argument("--directions", default="eigen", help="eigen | filter-random")
@@ -56,8 +73,13 @@ def tool_config(cls, defaults: dict, overrides: list[str]):
 
 def _attack_defaults(run) -> dict:
     a = run.cfg.attack
-    return {"eps": a.eps, "norm": a.norm, "steps": a.steps, "step_size": a.step_size,
-            "random_start": a.random_start}
+    return {
+        "eps": a.eps,
+        "norm": a.norm,
+        "steps": a.steps,
+        "step_size": a.step_size,
+        "random_start": a.random_start,
+    }
 
 
 def _out(args, run_path: Path | None, tool: str) -> Path:
@@ -92,7 +114,12 @@ def run_hessian(args) -> int:
         dest = out if len(args.runs) == 1 else out / run.path.name
         split = run.splits.train
         results[run.label] = hessian_spectrum(
-            run.model, split.x, split.y, cfg, model_factory=run.fresh_model, out_dir=dest,
+            run.model,
+            split.x,
+            split.y,
+            cfg,
+            model_factory=run.fresh_model,
+            out_dir=dest,
         )
     if len(results) > 1:
         plot_spectrum(results, out / "spectrum_overlay.png")
@@ -118,9 +145,17 @@ def run_similarity(args) -> int:
     results = []
     for direction, vec in (("top-eigenvector", v), ("random", None)):
         c = dataclasses.replace(cfg, direction=direction)
-        results.append(perturbation_similarity(
-            run.model, vec, (xtr, ytr), (xte, yte), c, out_dir=out / direction, indices=indices,
-        ))
+        results.append(
+            perturbation_similarity(
+                run.model,
+                vec,
+                (xtr, ytr),
+                (xte, yte),
+                c,
+                out_dir=out / direction,
+                indices=indices,
+            )
+        )
     atomic_write_json(out / "similarity.json", {r.config.direction: r.to_dict() for r in results})
     plot_similarity(results, out / "similarity_figure")
     print(f"written to {out}")
@@ -162,7 +197,9 @@ def run_curve(args) -> int:
     train = subset(a.splits.train, args.train_n, cfg.seed, a.device)
     test = subset(a.splits.test, args.test_n, cfg.seed, a.device)
     curve = train_curve(a.model, b.model, train[:2], cfg)
-    result = evaluate_curve(curve, train[:2], test[:2], cfg, indices={"train": train[2], "test": test[2]})
+    result = evaluate_curve(
+        curve, train[:2], test[:2], cfg, indices={"train": train[2], "test": test[2]}
+    )
     save_curve(result, curve, out)
     print(f"written to {out}")
     return 0

@@ -135,6 +135,7 @@ def _train_epochs(
     )
     snap_at = snapshot_epochs(cfg)
     ck = checkpoint_dir(run_dir)
+    bar = tqdm(total=tc.epochs, initial=st.epoch, desc="training", unit="epoch", disable=None)
     for epoch in range(st.epoch, tc.epochs):
         t0 = time.perf_counter()
         loss, err = train_one_epoch(
@@ -143,6 +144,7 @@ def _train_epochs(
         if not (math.isfinite(loss) and _weights_finite(model)):
             cause = f"non-finite training loss or weights in epoch {epoch + 1}"
             log(f"DIVERGED: {cause}; last good checkpoint: {ck / 'latest.pt'}")
+            bar.close()
             return cause
         val = _validate(cfg, model, splits, device, epoch) if _val_due(tc, epoch) else {}
         st.epoch, st.elapsed = epoch + 1, st.elapsed + time.perf_counter() - t0
@@ -169,6 +171,8 @@ def _train_epochs(
             extra=_extra(st),
         )
         log(_log_line(record, tc.epochs))
+        bar.update(1)
+    bar.close()
     return None
 
 
@@ -182,7 +186,7 @@ def train_one_epoch(
     err_sum = torch.zeros((), device=device)
     seen = 0
     bar = tqdm(
-        total=nb, desc=f"epoch {epoch + 1}/{tc.epochs}", leave=False, disable=None, unit="batch"
+        total=nb, desc=f"epoch {epoch + 1}", leave=False, disable=None, unit="batch", position=1
     )
     for b, (x, y) in enumerate(loader):
         if b >= nb:
