@@ -28,7 +28,7 @@ def run_cli(
     *args: str, cwd: Path = ROOT, check: bool = False, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """Run the real `advland` entry point in a subprocess."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, "-m", "advland.cli", *args],
         cwd=cwd,

@@ -17,15 +17,6 @@ NORMS = ["linf", "l2"]
 EPS = {"linf": 0.1, "l2": 0.5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors gain nothing from intra-op threads; on a shared CPU they lose a lot.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -21,16 +21,6 @@ from advland.errors import UserError
 from advland.models import build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: on a shared 2-core machine OpenMP threads mostly wait for each other
-    # (we measured 2 s vs 6 ms per ResNet step); one thread keeps the file fast.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mlp(seed: int, d: int = 4, h: int = 16, k: int = 3) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))

@@ -25,15 +25,6 @@ from advland.errors import UserError
 N_EXAMPLES = 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra OpenMP threads only add synchronisation (and spin on a shared CPU).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_net(seed: int = 0, batchnorm: bool = False) -> nn.Module:
     """10 → 24 → 10 MLP, 514 parameters (562 with BatchNorm), float64."""
     torch.manual_seed(seed)

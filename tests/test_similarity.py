@@ -21,16 +21,6 @@ from advland.models import build_model
 BASE = SimilarityConfig(a=(0.0, 0.5, 2.0), eps=0.1, steps=3, repeats=3, batch_size=8, seed=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: on a shared 2-core machine OpenMP threads mostly wait for each other
-    # (we measured 2 s vs 6 ms per ResNet step); one thread keeps the file fast.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def lenet():
     torch.manual_seed(0)
     return build_model("lenet", width=1, image_size=12)

@@ -23,15 +23,6 @@ from advland.errors import UserError
 from advland.reporting.plot_spectrum import plot_spectrum
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra OpenMP threads only add synchronisation (and spin on a shared CPU).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def bn_net(seed: int) -> nn.Module:
     """A tiny conv net with BatchNorm on 1×8×8 inputs (≈700 params); seeded, no global RNG."""
     with torch.random.fork_rng():

@@ -23,16 +23,6 @@ BASE = SurfaceConfig(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: on a shared 2-core machine OpenMP threads mostly wait for each other
-    # (we measured 2 s vs 6 ms per ResNet step); one thread keeps the file fast.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def lenet(dtype=torch.float32) -> nn.Module:
     torch.manual_seed(0)
     return build_model("lenet", width=1, image_size=12).to(dtype)

@@ -89,8 +89,8 @@ def lanczos(
     V[0] = random_start(n, op.dtype, op.device, generator)
     j0, products, restarts, anorm = 0, 0, 0, 0.0
     bar = tqdm(total=max_iter, desc="lanczos", unit="hvp", disable=not progress, leave=False)
-    while True:
-        beta, mm = 0.0, j0
+    done = False
+    while not done:
         for j in range(j0, m):
             w = op.matvec(V[j])
             products += 1
@@ -102,19 +102,23 @@ def lanczos(
             beta, mm = float(w.norm()), j + 1
             if beta <= 100 * eps * anorm:  # relative to ‖H‖ (≥ every ‖Hv‖ seen)
                 beta = 0.0  # invariant subspace: continue from a fresh orthogonal direction
-                w = _fresh_direction(V[: j + 1], n, op, generator)
-                V[j + 1] = w
+                V[j + 1] = _fresh_direction(V[: j + 1], n, op, generator)
             else:
                 V[j + 1] = w / beta
-            if products >= max_iter:
+            if mm <= k and mm < n:
+                continue  # too few Ritz pairs yet (only in the first cycle)
+            # Rayleigh–Ritz after every product: an m×m eigh is negligible next to an HVP,
+            # and stopping at the first step where all k pairs pass saves products.
+            theta, S = torch.linalg.eigh(T[:mm, :mm])
+            order = _priority(theta, which)
+            top = order[:k]
+            estimates = (beta * S[mm - 1, top]).abs()
+            floor = eps**0.5 * float(theta.abs().max())
+            converged = estimates <= tol * theta[top].abs().clamp_min(floor)
+            done = bool(converged.all()) or products >= max_iter or mm == n
+            if done:
                 break
-        theta, S = torch.linalg.eigh(T[:mm, :mm])
-        order = _priority(theta, which)
-        top = order[:k]
-        estimates = (beta * S[mm - 1, top]).abs()
-        floor = eps**0.5 * float(theta.abs().max())
-        converged = estimates <= tol * theta[top].abs().clamp_min(floor)
-        if bool(converged.all()) or products >= max_iter or mm == n:
+        if done:
             break
         # Thick restart: keep the p most wanted Ritz vectors + the residual direction v_m.
         p = min(mm - 1, k + (mm - k) // 2)

@@ -43,7 +43,6 @@ def run(args) -> int:
     if args.dry_run:
         return _dry_run(cfg)
     out = Path(args.out) if args.out else fresh_dir(Path("runs") / cfg.name)
-    print(f"run directory: {out}")
     return _report(loop.train(cfg, out), out)
 
 

@@ -60,6 +60,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
     splits = load_splits(cfg.data)  # data and model errors surface before anything is written
     build_run_model(cfg, splits, torch.device("meta"))
     create_run_dir(run_dir, cfg, device)
+    log(f"run directory: {run_dir} (device {device})")
     return _run(cfg, run_dir, splits, device, None, log)
 
 
