@@ -19,6 +19,7 @@ from advland.analysis.curves import (
 )
 from advland.errors import UserError
 from advland.models import build_model
+from support import random_images
 
 
 def mlp(seed: int, d: int = 4, h: int = 16, k: int = 3) -> nn.Module:
@@ -174,8 +175,7 @@ def test_training_lowers_the_loss_along_the_curve():
 def test_bn_models_train_and_evaluate(name, size, tmp_path):
     torch.manual_seed(0)
     a, b = (build_model(name, width=1, in_channels=3, image_size=size) for _ in range(2))
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(16, 3, size, size, generator=g), torch.randint(0, 10, (16,), generator=g)
+    x, y = random_images(16, (3, size, size))
     for m in (a, b):
         m.train()(x)
         m.eval()

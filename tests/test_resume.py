@@ -13,7 +13,7 @@ import torch
 
 from advland.fileio import read_jsonl
 from advland.training.checkpoint import load_file
-from support import ROOT, TINY, run_cli
+from support import ROOT, TINY, cli_env, run_cli
 
 TIMING = {"images_per_s", "epoch_s", "elapsed_s", "eta_s"}
 ARGS = [
@@ -32,6 +32,7 @@ def _start(out):
     return subprocess.Popen(
         [sys.executable, "-m", "advland.cli", "train", *ARGS, "--out", str(out)],
         cwd=ROOT,
+        env=cli_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -16,19 +16,13 @@ from advland.analysis.similarity import (
     similarity_direction,
 )
 from advland.errors import UserError
-from advland.models import build_model
+from support import lenet, random_images, tiny_resnet18
 
 BASE = SimilarityConfig(a=(0.0, 0.5, 2.0), eps=0.1, steps=3, repeats=3, batch_size=8, seed=1)
 
 
-def lenet():
-    torch.manual_seed(0)
-    return build_model("lenet", width=1, image_size=12)
-
-
 def splits(n: int = 12, shape=(1, 12, 12)):
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(2 * n, *shape, generator=g), torch.randint(0, 10, (2 * n,), generator=g)
+    x, y = random_images(2 * n, shape)
     return (x[:n], y[:n]), (x[n:], y[n:])
 
 
@@ -105,8 +99,7 @@ def test_directions_are_unit_vectors():
 
 
 def test_batchnorm_statistics_untouched():
-    torch.manual_seed(0)
-    model = build_model("resnet18", width=1, in_channels=1, image_size=6)
+    model = tiny_resnet18()
     (train, test) = splits(n=6, shape=(1, 6, 6))
     model.train()(train[0])
     model.eval()

@@ -21,6 +21,7 @@ from advland.analysis.spectrum import (
 )
 from advland.errors import UserError
 from advland.reporting.plot_spectrum import plot_spectrum
+from support import random_images
 
 
 def bn_net(seed: int) -> nn.Module:
@@ -39,9 +40,7 @@ def bn_net(seed: int) -> nn.Module:
 
 @pytest.fixture(scope="module")
 def images():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(50, 1, 8, 8, generator=g)
-    return x, torch.randint(0, 10, (50,), generator=g)
+    return random_images(50, (1, 8, 8))
 
 
 # "autograd": less per-call overhead than torch.func on a net this small ("func" is the

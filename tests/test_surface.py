@@ -15,22 +15,12 @@ from advland.analysis.params import trainable
 from advland.analysis.surface import SurfaceConfig, attack_seed, loss_surface, surface_directions
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
-from advland.models import build_model
+from support import lenet, random_images, tiny_resnet18
 
 BASE = SurfaceConfig(
     a1=(-1.0, 1.0), n1=3, a2=(-0.5, 0.5), n2=3, eps=(0.0, 0.1), steps=3,
     batch_size=6, points_per_batch=4, seed=5,
 )  # fmt: skip
-
-
-def lenet(dtype=torch.float32) -> nn.Module:
-    torch.manual_seed(0)
-    return build_model("lenet", width=1, image_size=12).to(dtype)
-
-
-def data(n: int = 10, dtype=torch.float32, shape=(1, 12, 12)):
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(n, *shape, generator=g).to(dtype), torch.randint(0, 10, (n,), generator=g)
 
 
 def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
@@ -48,7 +38,7 @@ def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
     "mode,dtype,tol", [("loop", torch.float32, 1e-6), ("vmap", torch.float64, 1e-9)]
 )
 def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
-    model, (x, y) = lenet(dtype), data(dtype=dtype)
+    model, (x, y) = lenet(dtype), random_images(10, dtype=dtype)
     cfg = replace(BASE, mode=mode, batch_size=64, restarts=2)
     res = loss_surface(model, (x, y), cfg)
     assert res.mode_used == mode and res.done.all()
@@ -68,13 +58,12 @@ def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
 )
 def test_vmap_equals_one_point_at_a_time(arch, changes):
     if arch == "lenet":
-        model, (x, y) = lenet(torch.float64), data(dtype=torch.float64)
+        model, (x, y) = lenet(torch.float64), random_images(10, dtype=torch.float64)
     else:
-        torch.manual_seed(0)
-        model = build_model("resnet18", width=1, in_channels=1, image_size=6).double()
+        model = tiny_resnet18().double()
         model.train()(torch.rand(8, 1, 6, 6, dtype=torch.float64))  # non-trivial BN stats
         model.eval()
-        (x, y) = data(n=6, dtype=torch.float64, shape=(1, 6, 6))
+        (x, y) = random_images(6, (1, 6, 6), torch.float64)
     cfg = replace(BASE, **changes)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     batched = loss_surface(model, (x, y), replace(cfg, mode="vmap"))
@@ -87,8 +76,7 @@ def test_vmap_equals_one_point_at_a_time(arch, changes):
 
 @pytest.mark.parametrize("ignore_1d", [True, False])
 def test_filter_normalised_directions(ignore_1d):
-    torch.manual_seed(0)
-    model = build_model("resnet18", width=1, in_channels=1, image_size=6)
+    model = tiny_resnet18()
     cfg = replace(BASE, directions="filter-random", ignore_1d=ignore_1d)
     dirs, _ = surface_directions(model, cfg, None)
     assert len(dirs) == 2
@@ -107,7 +95,7 @@ def test_filter_normalised_directions(ignore_1d):
 
 
 def test_eigen_directions_normalised_and_1d_surface(tmp_path):
-    model, (x, y) = lenet(), data()
+    model, (x, y) = lenet(), random_images(10)
     g = torch.Generator().manual_seed(1)
     v = [3.0 * torch.randn(p.shape, generator=g) for p in trainable(model)]
     cfg = replace(BASE, directions="eigen", a2=None, n1=5, eps=(0.05,))
@@ -124,7 +112,7 @@ def test_eigen_directions_normalised_and_1d_surface(tmp_path):
 
 
 def test_resume_skips_finished_points(tmp_path, monkeypatch):
-    model, (x, y) = lenet(), data()
+    model, (x, y) = lenet(), random_images(10)
     cfg = replace(BASE, n1=3, n2=2, eps=(0.1,), points_per_batch=2)
     full = loss_surface(model, (x, y), cfg)  # uninterrupted reference
 

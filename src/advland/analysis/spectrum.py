@@ -15,14 +15,13 @@ Pipeline, each step recorded in `spectrum.json`:
    for BN nets); clean inputs are used because BN statistics in training are those of the
    data the network sees at inference time, and because the attack needs statistics before
    it can run. normalised eigenvalue = raw eigenvalue / normaliser.
+The files and the printed table are made by `advland.analysis.spectrum_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +35,11 @@ from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
 from advland.analysis.eigen import EigenResult
 from advland.analysis.hvp import HVP_METHODS, Attack, HessianOperator
 from advland.analysis.lanczos import lanczos
-from advland.analysis.params import Vec, num_params, trainable
+from advland.analysis.params import Vec, trainable
 from advland.analysis.power import power_iteration
+from advland.analysis.spectrum_io import format_table, write_spectrum
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
-from advland.fileio import atomic_write_bytes, atomic_write_json
 
 SOLVERS = ("lanczos", "power")
 
@@ -278,60 +277,6 @@ def hessian_spectrum(
     if verbose:
         print(format_table(result))
     return result
-
-
-def write_spectrum(
-    result: SpectrumResult, out_dir: Path, model: nn.Module, *, wall_time_s: float
-) -> None:
-    """spectrum.json + spectrum.npz (atomic), then the figure (skipped with a warning if
-    matplotlib is missing — the numbers are the primary output)."""
-    from advland.reporting.plot_spectrum import plot_spectrum
-
-    record = result.to_dict()
-    record["model"] = {
-        "num_params": num_params(model),
-        "dtype": str(result.eigen.eigenvectors.dtype),
-        "device": str(result.eigen.eigenvectors.device),
-    }
-    record["wall_time_s"] = wall_time_s
-    record["files"] = {"npz": "spectrum.npz", "figure": "spectrum_plot.png"}
-    buf = io.BytesIO()
-    norm_vals = result.normalized_eigenvalues
-    np.savez(
-        buf,
-        eigenvalues=result.eigenvalues.numpy(),
-        normalized_eigenvalues=np.array([]) if norm_vals is None else norm_vals.numpy(),
-        eigenvectors=result.eigen.eigenvectors.cpu().numpy(),
-        residuals=result.eigen.residuals.numpy(),
-        subset_indices=result.subset_indices.numpy(),
-    )
-    atomic_write_bytes(out_dir / "spectrum.npz", buf.getvalue())
-    try:
-        plot_spectrum({f"eps={result.config.eps:g}": result}, out_dir / "spectrum_plot.png")
-    except UserError as e:
-        warnings.warn(f"figure skipped: {e}", stacklevel=2)
-        record["files"]["figure"] = None
-    atomic_write_json(out_dir / "spectrum.json", record)
-
-
-def format_table(result: SpectrumResult) -> str:
-    e = result.eigen
-    norm_vals = result.normalized_eigenvalues
-    lines = [
-        f"Hessian spectrum ({e.method}, {e.num_hvps}+{e.residual_hvps} HVPs, "
-        f"{e.wall_time_s:.1f}s, eps={result.config.eps:g}, normaliser="
-        + ("n/a" if result.normalizer is None else f"{result.normalizer:.4g}")
-        + ")",
-        f"{'i':>3} {'eigenvalue':>12} {'normalised':>12} {'rel.resid':>10} conv",
-    ]
-    rel = e.relative_residuals()
-    for i in range(e.k):
-        nv = "n/a" if norm_vals is None else f"{float(norm_vals[i]):.5g}"
-        lines.append(
-            f"{i + 1:>3} {float(e.eigenvalues[i]):>12.5g} {nv:>12} {float(rel[i]):>10.2e} "
-            + ("yes" if bool(e.converged[i]) else "no")
-        )
-    return "\n".join(lines)
 
 
 def top_eigenvectors(

@@ -10,7 +10,8 @@ sets are stacked and `torch.func.functional_call` is vmapped over them, PGD's in
 gradient coming from `torch.func.grad`. The same ascent step as `advland.attacks.pgd`
 is used (`Threat.ascent`/`project`, same random start, restarts kept by `keep_worst`), so
 the batched path agrees with the one-point-at-a-time path, which calls `pgd` itself on a
-model copy; "auto" falls back to it when a model cannot be vmapped.
+model copy; "auto" falls back to it when a model cannot be vmapped. Both paths live in
+`advland.analysis.surface_eval`.
 
 Randomness: the random start for data batch b at budget index e comes from a generator
 seeded with SeedSequence([seed, e, b]), shared by all grid points (common random numbers),
@@ -26,7 +27,6 @@ directions (checked by a fingerprint) skips the finished points.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
@@ -37,14 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
 from advland.analysis.params import Vec, filter_normalized_direction, norm, trainable
-from advland.attacks import Threat, get_loss, pgd
-from advland.attacks.pgd import keep_worst
+from advland.analysis.surface_eval import PointEvaluator
 from advland.errors import UserError
 from advland.fileio import atomic_write_bytes, atomic_write_json
 
@@ -164,108 +161,6 @@ def surface_directions(
     return [[t / n for t in d] for d, n in zip(vecs, norms, strict=True)], norms
 
 
-def _stacked(theta: Vec, dirs: list[Vec], coords: torch.Tensor) -> Vec:
-    """θ + a1·v1 (+ a2·v2) for P points at once: coords [P, 2] → tensors [P, *shape]."""
-    out = []
-    for k, t in enumerate(theta):
-        shape = (-1,) + (1,) * t.dim()
-        p = t[None] + coords[:, 0].to(t).view(shape) * dirs[0][k][None]
-        if len(dirs) > 1:
-            p = p + coords[:, 1].to(t).view(shape) * dirs[1][k][None]
-        out.append(p)
-    return out
-
-
-class _Evaluator:
-    """Evaluates (loss sum, errors) of a batch of points on one data batch, vmap or loop."""
-
-    def __init__(self, model: nn.Module, cfg: SurfaceConfig) -> None:
-        self.model, self.cfg = model, cfg
-        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
-        fixed = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
-        self.fixed = {**fixed, **dict(model.named_buffers())}
-        self.loss_fn = get_loss(cfg.attack_loss)
-        self.work = None  # model copy for the loop path, made on first use
-
-    def _logits(self, params: Vec, xa: torch.Tensor) -> torch.Tensor:
-        return functional_call(
-            self.model, {**dict(zip(self.names, params, strict=True)), **self.fixed}, (xa,)
-        )
-
-    def _vmap_pgd(self, stacked: Vec, x, y, threat: Threat, alpha: float, starts) -> torch.Tensor:
-        """`pgd` for P parameter sets at once: x_adv [P, B, ...]."""
-
-        def objective(params: Vec, xa: torch.Tensor) -> torch.Tensor:
-            return self.loss_fn(self._logits(params, xa), y).sum()  # sum, as in pgd
-
-        def step(params: Vec, xa: torch.Tensor) -> torch.Tensor:
-            g = grad(objective, argnums=1)(params, xa)
-            return threat.project(xa + alpha * threat.ascent(g), x)
-
-        vstep, n_points, best = vmap(step), stacked[0].shape[0], None
-        for start in starts:
-            xa = start.expand(n_points, *start.shape)
-            for _ in range(self.cfg.steps):
-                xa = vstep(stacked, xa)
-            if len(starts) == 1:
-                return xa
-            z = vmap(self._logits)(stacked, xa)
-            loss = vmap(self.loss_fn, in_dims=(0, None))(z, y).float()
-            cand = (xa, loss, z.argmax(-1) != y)
-            best = cand if best is None else vmap(keep_worst)(best, cand)
-        return best[0]
-
-    @torch.no_grad()
-    def run_vmap(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
-        points = _stacked(theta, dirs, coords)
-        if eps == 0:
-            xa = x.expand(coords.shape[0], *x.shape)
-        else:
-            threat, alpha = Threat(norm=self.cfg.norm, eps=eps), self.cfg.alpha(eps)
-            gen = torch.Generator().manual_seed(seed)
-            radius = {"step": alpha, "eps": eps, "none": None}[self.cfg.random_start]
-            starts = [
-                x.clone() if radius is None else threat.random_init(x, radius, gen)
-                for _ in range(self.cfg.restarts)
-            ]  # drawn in pgd's order, so each point sees exactly pgd's starts
-            if self.cfg.reuse_attack_block == 1:  # anchors are the points themselves
-                xa = self._vmap_pgd(points, x, y, threat, alpha, starts)
-            else:
-                att = _stacked(theta, dirs, anchors)
-                xa = self._vmap_pgd(att, x, y, threat, alpha, starts)[idx]
-        z = vmap(self._logits)(points, xa)
-        ce = vmap(F.cross_entropy, in_dims=(0, None))(z, y, reduction="sum")
-        return ce.double(), (z.argmax(-1) != y).sum(1).double()
-
-    @torch.no_grad()
-    def run_loop(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
-        if self.work is None:
-            self.work = copy.deepcopy(self.model).eval()
-        params = trainable(self.work)
-        losses, errors, adv = [], [], {}
-        for p in range(coords.shape[0]):
-            u = int(idx[p])
-            if u not in adv:  # attack at the anchor (the point itself unless blocks reused)
-                for q, v in zip(params, _stacked(theta, dirs, anchors[u : u + 1]), strict=True):
-                    q.copy_(v[0])
-                adv[u] = x if eps == 0 else self._pgd(x, y, eps, seed)
-            for q, v in zip(params, _stacked(theta, dirs, coords[p : p + 1]), strict=True):
-                q.copy_(v[0])
-            z = self.work(adv[u])
-            losses.append(F.cross_entropy(z, y, reduction="sum").double())
-            errors.append((z.argmax(1) != y).sum().double())
-        return torch.stack(losses), torch.stack(errors)
-
-    def _pgd(self, x, y, eps: float, seed: int) -> torch.Tensor:
-        cfg = self.cfg
-        return pgd(
-            self.work, x, y, Threat(norm=cfg.norm, eps=eps), steps=cfg.steps,
-            step_size=cfg.alpha(eps), random_start=cfg.random_start, restarts=cfg.restarts,
-            loss=cfg.attack_loss, generator=torch.Generator().manual_seed(seed),
-            model_mode="eval",
-        )  # fmt: skip
-
-
 def _anchors(cfg: SurfaceConfig, a1: np.ndarray, a2: np.ndarray, units) -> tuple:
     """Per point: its attack point (block centre) → (unique anchor coords, index map)."""
     k, keys, index = cfg.reuse_attack_block, {}, []
@@ -343,7 +238,7 @@ def loss_surface(
         **{f"v{i + 1}": _flat(d) for i, d in enumerate(dirs)},
     }  # fmt: skip
     theta = [p.detach() for p in trainable(model)]
-    ev, mode = _Evaluator(model, cfg), ("loop" if cfg.mode == "loop" else "vmap")
+    ev, mode = PointEvaluator(model, cfg), ("loop" if cfg.mode == "loop" else "vmap")
     units = _units(cfg, done)
     batches = [
         units[i : i + cfg.points_per_batch] for i in range(0, len(units), cfg.points_per_batch)

@@ -71,8 +71,24 @@ def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     latest = checkpoint_dir(run_dir) / "latest.pt"
     state = load_file(latest) if latest.is_file() else None
     device = pick_device(cfg.device)
+    _warn_if_environment_changed(run_dir, device, log)
     splits = load_splits(cfg.data)
     return _run(cfg, run_dir, splits, device, state, log)
+
+
+def _warn_if_environment_changed(run_dir: Path, device, log: Log) -> None:
+    """Bit-exact resume needs the same device and thread count (reduction order)."""
+    try:
+        env = json.loads((run_dir / "env.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    now = {"device": str(device), "threads": torch.get_num_threads()}
+    changed = {k: (env.get(k), v) for k, v in now.items() if env.get(k) != v}
+    if changed:
+        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+        log(
+            f"note: resuming with {what}; results will match an uninterrupted run only approximately"
+        )
 
 
 def _run(
