@@ -34,6 +34,11 @@ class Constant:
         return self.value
 
 
+def _progress(t: float, length: float) -> float:
+    """d / D clamped to [0, 1]: warmups hold their end value after t = D."""
+    return min(max(t / length, 0.0), 1.0)
+
+
 @dataclass(frozen=True)
 class Linear:
     """Paper eq. 5, ε_lin: from v_min at t=0 to v_max at t=length, held after."""
@@ -43,8 +48,7 @@ class Linear:
     length: float
 
     def __call__(self, t: float) -> float:
-        frac = min(max(t / self.length, 0.0), 1.0)
-        return (self.v_max - self.v_min) * frac + self.v_min
+        return (self.v_max - self.v_min) * _progress(t, self.length) + self.v_min
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Cosine:
     length: float
 
     def __call__(self, t: float) -> float:
-        frac = min(max(t / self.length, 0.0), 1.0)
+        frac = _progress(t, self.length)
         return 0.5 * (1.0 - math.cos(math.pi * frac)) * (self.v_max - self.v_min) + self.v_min
 
 

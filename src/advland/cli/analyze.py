@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from advland.cli.common import print_table
+from advland.cli.common import add_set_argument, print_table
 from advland.config import apply_overrides, from_dict
 from advland.errors import UserError
 
@@ -43,14 +43,7 @@ def add_parser(sub) -> None:
         if nargs:
             t.add_argument("runs", nargs=nargs, metavar="RUN_DIR")
         t.add_argument("--out", help="output folder (default RUN/analysis/TOOL)")
-        t.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a field of the tool's config (repeatable)",
-        )
+        add_set_argument(t, "a field of the tool's config")
         if name in ("hessian", "similarity", "surface", "curve"):
             t.add_argument("--checkpoint", default="latest", help="latest | best")
             t.add_argument("--device", help="auto | cpu | cuda")

@@ -52,3 +52,10 @@ def result_rows(res: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def add_set_argument(parser, what: str = "a config value, e.g. --set train.epochs=3") -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override {what} (repeatable)",
+    )  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advland.cli.common import fresh_dir, print_table
+from advland.cli.common import add_set_argument, fresh_dir, print_table
 from advland.config import build_config
 from advland.fileio import atomic_write_json
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--epochs", type=int, default=None, help="epochs per run (default from the recipe)"
     )
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_argument(p, "a value of configs/quickstart.yaml")
     p.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from advland.cli.common import fresh_dir, print_table, result_rows
+from advland.cli.common import add_set_argument, fresh_dir, print_table, result_rows
 from advland.config import build_config, dump_yaml
 from advland.errors import UserError
 
@@ -13,14 +13,7 @@ from advland.errors import UserError
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="PGD adversarial training (with ε schedules and PAS)")
     p.add_argument("--config", help="YAML recipe, e.g. configs/mnist-lenet-cosine.yaml")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=3 (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument("--out", help="run directory (default: runs/<name>, made unique)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     p.add_argument(

@@ -1,0 +1,73 @@
+"""Overhead of recording per-minibatch training dynamics (gradient norm, batch error, ‖θ−θ0‖).
+
+Runs the real `train_one_epoch` on the same data with `train.dynamics` off and `all`,
+interleaved, and prints the median epoch time of each and the overhead ratio (target < 5%).
+
+    python -m benchmarks.bench_dynamics [--quick] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from advland.config import build_config, to_dict
+from advland.data import DeviceLoader, load_splits
+from advland.fileio import atomic_write_json
+from advland.training.checkpoint import Generators
+from advland.training.dynamics import DynamicsRecorder
+from advland.training.loop import train_one_epoch
+from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
+
+
+def epoch_seconds(cfg, splits, mode: str) -> float:
+    torch.manual_seed(0)
+    model = build_run_model(cfg, splits, torch.device("cpu"))
+    opt = build_optimizer(model, cfg)
+    gens = Generators.seeded(0)
+    loader = DeviceLoader(splits.train, cfg.train.batch_size, device=torch.device("cpu"),
+                          shuffle=True, generator=gens.data)  # fmt: skip
+    nb = len(loader)
+    theta0 = [p.detach().clone() for p in model.parameters()]
+    rec = DynamicsRecorder(model, theta0, mode, 0, nb)
+    start = time.perf_counter()
+    train_one_epoch(cfg, model, opt, loader, 0, nb, eps_schedule(cfg), lr_schedule(cfg), gens, rec)
+    rec.flush(1)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    repeats = args.repeats or (3 if args.quick else 5)
+    width = 4 if args.quick else 16
+    cfg = build_config("configs/quickstart.yaml", [
+        f"model.width={width}", "data.train_limit=1024", "data.val_size=0", "train.val_every=0",
+    ])  # fmt: skip
+    splits = load_splits(cfg.data)
+    times = {"off": [], "all": []}
+    for _ in range(repeats):
+        for mode in times:  # interleaved so drift in machine load hits both alike
+            times[mode].append(epoch_seconds(cfg, splits, mode))
+    med = {m: statistics.median(v) for m, v in times.items()}
+    overhead = med["all"] / med["off"] - 1
+    print(
+        f"LeNet w={width}, 1024 mnist-5k digits, PGD-{cfg.attack.steps}, batch "
+        f"{cfg.train.batch_size}, {torch.get_num_threads()} threads, {repeats} repeats"
+    )
+    print(f"{'dynamics':<10}{'median s':>10}{'min s':>10}{'max s':>10}")
+    for m, v in times.items():
+        print(f"{m:<10}{med[m]:>10.3f}{min(v):>10.3f}{max(v):>10.3f}")
+    print(f"overhead of recording every minibatch: {100 * overhead:+.2f}% (target < 5%)")
+    if args.out:
+        atomic_write_json(args.out, {"config": to_dict(cfg), "times": times, "overhead": overhead})
+
+
+if __name__ == "__main__":
+    main()
