@@ -168,7 +168,8 @@ def to_dict(cfg: Any) -> dict:
 def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     """Build dataclass `cls` from `data`, strictly: unknown keys and bad types are errors."""
     if not isinstance(data, dict):
-        raise UserError(f"'{prefix or 'config'}' must be a mapping, got {type(data).__name__}")
+        where = prefix.rstrip(".") or "config"
+        raise UserError(f"'{where}' must be a mapping (a section of keys), got {data!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -313,6 +314,17 @@ def validate(cfg: RunConfig) -> None:
         if _get(cfg, path) <= 0:
             raise UserError(f"{path}={_get(cfg, path)} must be > 0")
     _validate_ranges(cfg)
+    _validate_name(cfg.name)
+
+
+def _validate_name(name: str) -> None:
+    # The name becomes the default run folder runs/<name>: it must not leave runs/.
+    bad = not name or name in (".", "..") or any(c in name for c in "/\\\0")
+    if bad or name.startswith("~"):
+        raise UserError(
+            f"name={name!r} must be a plain folder name (no '/', '\\', '..' or '~'), "
+            f"e.g. name=mnist-lenet-cosine; use --out to choose another folder"
+        )
 
 
 def _validate_ranges(cfg: RunConfig) -> None:

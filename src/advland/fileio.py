@@ -2,7 +2,12 @@
 
 Every file advland writes goes through here so that a crash (even SIGKILL) never leaves
 a truncated file behind: data is written to a temporary file in the same directory,
-flushed and fsynced, then renamed over the target (rename is atomic on POSIX).
+flushed and fsynced, then renamed over the target (rename is atomic on POSIX). A crash
+can leave only an orphaned temporary file (`.<name>.<random>.tmp`), which
+`remove_stale_temps` deletes when a run is resumed.
+
+`crash_point` is a test-only fault-injection hook (see its docstring); it does nothing
+unless the environment variable ADVLAND_FAULT is set.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import hashlib
 import io
 import json
 import os
+import signal
 import tempfile
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +33,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file + fsync + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            crash_point(path.name, "mid")  # test-only: dies with half the bytes written
+            f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
@@ -37,7 +47,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    crash_point(path.name, "after")  # test-only: dies after the rename, before the dir fsync
     fsync_dir(path.parent)
+
+
+_TMP = ".tmp"
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Delete temporary files orphaned by a crash inside `atomic_write_bytes`.
+
+    Only names this module creates (`.<name>.<random>.tmp`) are touched, and only the
+    single process that owns a run directory (a resumed run) may call this."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.glob(f".*{_TMP}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -69,10 +97,15 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def append_jsonl(path: str | Path, record: dict) -> None:
     """Append one JSON line and fsync (metrics logs are rewritten atomically on resume)."""
+    line = json.dumps(record, default=_json_default) + "\n"
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, default=_json_default) + "\n")
+        f.write(line[: len(line) // 2])
+        f.flush()
+        crash_point(Path(path).name, "mid")  # test-only: dies leaving a torn last line
+        f.write(line[len(line) // 2 :])
         f.flush()
         os.fsync(f.fileno())
+    crash_point(Path(path).name, "after")
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -101,6 +134,29 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def crash_point(name: str, phase: str) -> None:
+    """Test-only fault injection: SIGKILL this process at a chosen write.
+
+    ADVLAND_FAULT=<file-name-pattern>:<n>[:<phase>] kills the process at the n-th write
+    (1-based, counted per process) of a file whose name matches the glob pattern, e.g.
+    `latest.pt:2`, `snapshot-*.pt:1:after`, `metrics.jsonl:3`. Phases: `mid` (default; half
+    the bytes are in the temporary file, or half a line is appended) and `after` (the
+    file is complete and renamed into place). Unset, this costs one dict lookup."""
+    spec = os.environ.get("ADVLAND_FAULT")
+    if not spec:
+        return
+    pattern, n, *rest = spec.split(":")
+    if not fnmatchcase(name, pattern):
+        return
+    if phase == "mid":  # every write passes "mid" exactly once: count it there
+        _FAULT_COUNTS[pattern] = _FAULT_COUNTS.get(pattern, 0) + 1
+    if phase == (rest[0] if rest else "mid") and _FAULT_COUNTS.get(pattern) == int(n):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_FAULT_COUNTS: dict[str, int] = {}
 
 
 def _json_default(obj: Any) -> Any:

@@ -13,10 +13,17 @@ import sys
 from advland.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the same one-line form as every other user error (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"advland: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from advland.cli import data, evaluate, quickstart, train
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="advland",
         description="Adversarial training with periodic adversarial scheduling, and analysis of "
         "the adversarial loss landscape.",

@@ -35,8 +35,17 @@ def run(args) -> int:
     cfg = build_config(args.config, args.overrides)
     if args.dry_run:
         return _dry_run(cfg)
-    out = Path(args.out) if args.out else fresh_dir(Path("runs") / cfg.name)
+    out = Path(args.out) if args.out else _default_out(cfg.name)
     return _report(loop.train(cfg, out), out)
+
+
+def _default_out(name: str) -> Path:
+    # The config validates `name` as a plain folder name; check again where it becomes a path.
+    runs = Path("runs").resolve()
+    out = fresh_dir(Path("runs") / name)
+    if out.resolve().parent != runs:
+        raise UserError(f"name={name!r} would write outside runs/; use a plain folder name")
+    return out
 
 
 def _dry_run(cfg) -> int:

@@ -21,12 +21,14 @@ DATA_DIR_ENV = "ADVLAND_DATA_DIR"
 
 
 def resolve_data_dir(data_dir: str | Path = "") -> Path:
-    if str(data_dir):
-        return Path(data_dir).expanduser()
     env = os.environ.get(DATA_DIR_ENV, "")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("advland"))
+    path = Path(data_dir or env or platformdirs.user_cache_dir("advland")).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(
+            f"data directory '{path}' is a file, not a folder; pass a folder with --data-dir "
+            f"or {DATA_DIR_ENV}"
+        )
+    return path
 
 
 def dataset_dir(record: DatasetRecord, data_dir: str | Path = "") -> Path:

@@ -2,12 +2,33 @@
 
 A checkpoint holds the model and optimizer state, the number of completed epochs (the
 schedules are stateless, so that is the whole schedule position), every RNG state the run
-draws from, the PAS snapshot list and the config. Files are written atomically and loaded
-with `weights_only=True` only, so a checkpoint can never execute code.
+draws from, the PAS snapshot list and the config. Files are loaded with
+`weights_only=True` only, so a checkpoint can never execute code.
+
+Integrity. Every checkpoint file (latest.pt, previous.pt, snapshot-<k>.pt, best.pt,
+init.pt) is one header line followed by the `torch.save` bytes:
+
+    ADVLAND-CHECKPOINT v1 sha256=<64 hex digits of the payload> bytes=<payload length>\n
+
+The hash lives *inside* the file it protects and the whole file is written by one
+atomic rename (`fileio.atomic_write_bytes`), so no instant of a crash — SIGKILL included —
+can leave a checkpoint and its hash inconsistent: a reader sees either the complete old
+file or the complete new one. (A sidecar `.sha256` file would need two renames, with a
+window where the pair disagrees.) Loading reads the file, checks length and SHA-256, then
+calls `torch.load(BytesIO(payload), weights_only=True)`; truncation, bit rot or tampering
+give a one-line UserError naming the file.
+
+Fallback. Before latest.pt is replaced, the previous one is renamed to previous.pt
+(atomic), so a resume can fall back one epoch when latest.pt is corrupt or missing; the
+schedules and RNG states in the older checkpoint replay the lost epoch bit-identically.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +36,12 @@ import torch
 from torch import nn
 
 from advland.errors import UserError
-from advland.fileio import atomic_torch_save
+from advland.fileio import atomic_write_bytes, crash_point, fsync_dir
 
 FORMAT = 1
+MAGIC = b"ADVLAND-CHECKPOINT v1"
+LATEST, PREVIOUS = "latest.pt", "previous.pt"
+SNAPSHOT_NAME = re.compile(r"snapshot-\d+\.pt")  # the only names a checkpoint may list
 
 
 @dataclass
@@ -61,8 +85,14 @@ def save_checkpoint(
     config: dict,
     extra: dict | None = None,
 ) -> str:
-    """Atomically write a resumable checkpoint; returns its SHA-256."""
-    return atomic_torch_save(
+    """Atomically write a resumable checkpoint; returns its SHA-256.
+
+    Writing `latest.pt` first renames the current one to `previous.pt` (the fallback)."""
+    if path.name == LATEST and path.is_file():
+        os.replace(path, path.with_name(PREVIOUS))  # a crash after this leaves previous.pt
+        crash_point(PREVIOUS, "mid")  # test-only: dies with previous.pt and no latest.pt
+        fsync_dir(path.parent)
+    return save_verified(
         path,
         {
             "format": FORMAT,
@@ -79,17 +109,53 @@ def save_checkpoint(
 
 def save_weights(path: Path, model: nn.Module, epoch: int, config: dict) -> str:
     """Weights only (period snapshots, best and initial θ)."""
-    return atomic_torch_save(
+    return save_verified(
         path, {"format": FORMAT, "epoch": epoch, "model": model.state_dict(), "config": config}
     )
+
+
+def save_verified(path: Path, obj: dict) -> str:
+    """`torch.save` framed by the integrity header, written atomically; returns the SHA-256."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    header = b"%s sha256=%s bytes=%d\n" % (MAGIC, digest.encode(), len(payload))
+    atomic_write_bytes(path, header + payload)
+    return digest
+
+
+def verified_payload(path: Path) -> bytes:
+    """The `torch.save` bytes of a checkpoint after checking its header, length and SHA-256."""
+    data = path.read_bytes()
+    end = data.find(b"\n", 0, 256)
+    m = re.fullmatch(rb"ADVLAND-CHECKPOINT v1 sha256=([0-9a-f]{64}) bytes=(\d+)", data[:end])
+    if end < 0 or not m:
+        raise UserError(
+            f"checkpoint '{path}' has no advland integrity header (truncated, or not written "
+            f"by this advland version); delete it or resume from an older one"
+        )
+    payload, want = data[end + 1 :], int(m.group(2))
+    if len(payload) != want:
+        raise UserError(
+            f"checkpoint '{path}' is truncated ({len(payload)} of {want} bytes); "
+            f"delete it or resume from an older one"
+        )
+    if hashlib.sha256(payload).hexdigest() != m.group(1).decode():
+        raise UserError(
+            f"checkpoint '{path}' fails its SHA-256 check (corrupted or modified); "
+            f"delete it or resume from an older one"
+        )
+    return payload
 
 
 def load_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' not found; check the run directory")
+    payload = verified_payload(path)
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for truncated/tampered files
+        obj = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for malformed payloads
         raise UserError(
             f"checkpoint '{path}' is unreadable or corrupt ({type(e).__name__}); delete it or resume from an older one"
         ) from e
@@ -108,3 +174,43 @@ def load_weights(model: nn.Module, path: Path) -> dict:
             f"checkpoint '{path}' does not fit this model ({first}); was it trained with another model/width?"
         ) from e
     return obj
+
+
+def load_newest_intact(ck_dir: Path, log) -> dict | None:
+    """The newest resumable checkpoint: latest.pt, else previous.pt; None if there is none.
+
+    A corrupt latest.pt is renamed to latest.pt.corrupt (kept for inspection) so that the
+    next save does not rotate it into previous.pt. Raises UserError if checkpoints exist
+    but none is intact."""
+    bad: list[str] = []
+    for name in (LATEST, PREVIOUS):
+        path = ck_dir / name
+        if not path.is_file():
+            continue
+        try:
+            obj = load_file(path)
+            _check_snapshot_names(path, obj)
+        except UserError as e:
+            log(f"warning: {e}")
+            bad.append(name)
+            continue
+        if bad:
+            for b in bad:
+                os.replace(ck_dir / b, ck_dir / f"{b}.corrupt")
+            log(f"falling back to {path} (epoch {obj['epoch']}): {', '.join(bad)} is corrupt")
+        elif name == PREVIOUS:
+            log(f"no {LATEST} (interrupted while saving); resuming from {path}")
+        return obj
+    if bad:
+        raise UserError(
+            f"no intact checkpoint in '{ck_dir}' ({', '.join(bad)} corrupt); "
+            f"delete them to restart the run from epoch 0"
+        )
+    return None
+
+
+def _check_snapshot_names(path: Path, obj: dict) -> None:
+    # Snapshot names become file paths: only plain `snapshot-<k>.pt` names, never '../x'.
+    for name in obj.get("snapshots", []):
+        if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+            raise UserError(f"checkpoint '{path}' lists an invalid snapshot name {name!r}")

@@ -24,9 +24,21 @@ from advland.attacks import Threat, pgd
 from advland.config import RunConfig, to_dict
 from advland.data import DeviceLoader, Splits, load_splits
 from advland.device import pick_device
-from advland.fileio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from advland.fileio import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+    remove_stale_temps,
+)
 from advland.schedules import period_index
-from advland.training.checkpoint import Generators, load_file, save_checkpoint, save_weights
+from advland.training.checkpoint import (
+    Generators,
+    load_file,
+    load_newest_intact,
+    save_checkpoint,
+    save_weights,
+)
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.evaluate import robust_evaluate
 from advland.training.report import evaluate_run_models, failed_errors, summary_fields
@@ -65,11 +77,14 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
 
 
 def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
-    """Continue a run from its newest checkpoint; bit-identical to an uninterrupted run on CPU."""
+    """Continue a run from its newest intact checkpoint (latest.pt, else previous.pt).
+
+    Bit-identical to an uninterrupted run on the same device and thread count."""
     run_dir = require_run_dir(run_dir)
     cfg = load_run_config(run_dir)
-    latest = checkpoint_dir(run_dir) / "latest.pt"
-    state = load_file(latest) if latest.is_file() else None
+    for folder in (run_dir, checkpoint_dir(run_dir)):  # temp files orphaned by a crash
+        remove_stale_temps(folder)
+    state = load_newest_intact(checkpoint_dir(run_dir), log)
     device = pick_device(cfg.device)
     _warn_if_environment_changed(run_dir, device, log)
     splits = load_splits(cfg.data)

@@ -14,6 +14,7 @@ from torch import nn
 from advland.config import RunConfig
 from advland.data import Splits
 from advland.training.checkpoint import load_weights
+from advland.training.diagnostics import masking_diagnostics
 from advland.training.ensemble import SnapshotEnsemble
 from advland.training.evaluate import EvalResult, robust_evaluate, sanity_checks
 from advland.training.setup import build_run_model
@@ -28,9 +29,20 @@ def test_tensors(cfg: RunConfig, splits: Splits) -> tuple[torch.Tensor, torch.Te
 
 
 def evaluate_suite(
-    cfg: RunConfig, model: nn.Module, x, y, suite: str, device, log: Callable[[str], None]
+    cfg: RunConfig,
+    model: nn.Module,
+    x,
+    y,
+    suite: str,
+    device,
+    log: Callable[[str], None],
+    diagnose: bool = True,
 ) -> dict:
-    """Evaluate one model (or ensemble) with `suite` plus the sanity checks of DESIGN §5."""
+    """Evaluate one model (or ensemble) with `suite` plus the sanity checks of DESIGN §5.
+
+    `diagnose` adds the gradient-masking diagnostics (training/diagnostics.py); PAS members
+    skip them (the final model and the ensemble are diagnosed) to keep evaluation cheap.
+    """
     kw = dict(
         eps=cfg.attack.eps,
         norm=cfg.attack.norm,
@@ -47,9 +59,20 @@ def evaluate_suite(
         if not c["passed"]:
             level = c.get("level", "error").upper()
             log(f"{level}: sanity check '{c['name']}' failed: {c['detail']}")
+    warnings, measured = [], {}
+    if diagnose:
+        warnings, measured = masking_diagnostics(
+            model, x, y, eps=cfg.attack.eps, norm=cfg.attack.norm,
+            zero_grad_fraction=res.zero_grad_fraction, batch_size=min(cfg.eval.batch_size, 256),
+            seed=cfg.eval.seed, device=device,
+        )  # fmt: skip
+    for w in warnings:
+        log(f"WARNING: possible gradient masking ({w['name']}): {w['detail']}; see {w['doc']}")
     out = res.to_dict()
     out["sanity"] = checks
     out["weaker"] = {w.suite: w.robust_error for w in weaker}
+    out["warnings"] = warnings
+    out["diagnostics"] = measured
     return out
 
 
@@ -72,7 +95,9 @@ def evaluate_run_models(
             m = build_run_model(cfg, splits, device)
             load_weights(m, run_dir / "checkpoints" / name)
             members.append(m)
-        result["members"] = [evaluate_suite(cfg, m, x, y, suite, device, log) for m in members]
+        result["members"] = [
+            evaluate_suite(cfg, m, x, y, suite, device, log, diagnose=False) for m in members
+        ]
         ens = SnapshotEnsemble(members).eval()
         result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, device, log)
     return result
@@ -89,6 +114,7 @@ def summary_fields(evaluation: dict, suite: str) -> dict:
         "eps": final["eps"],
         "norm": final["norm"],
         "n_test": final["n"],
+        "warnings": all_warnings(evaluation),
     }
     if "ensemble" in evaluation:
         ens = evaluation["ensemble"]
@@ -101,6 +127,15 @@ def summary_fields(evaluation: dict, suite: str) -> dict:
             ],
         }
     return out
+
+
+def all_warnings(evaluation: dict) -> list[dict]:
+    """Masking warnings of every evaluated model, each tagged with the model it concerns."""
+    named = [("final", evaluation["final"])]
+    named += [(f"snapshot {i}", m) for i, m in enumerate(evaluation.get("members", []))]
+    if "ensemble" in evaluation:
+        named.append(("ensemble", evaluation["ensemble"]))
+    return [w | {"model": name} for name, r in named for w in r.get("warnings", [])]
 
 
 def failed_errors(evaluation: dict) -> list[str]:

@@ -5,7 +5,8 @@ runs/<name>/
   env.json         versions, git revision, command line, device
   metrics.jsonl    one JSON object per epoch
   dynamics.jsonl   per-minibatch gradient statistics (when train.dynamics is on)
-  checkpoints/     latest.pt, best.pt, init.pt (θ0), snapshot-<k>.pt (PAS period ends)
+  checkpoints/     latest.pt, previous.pt (the one before: resume fallback), best.pt,
+                   init.pt (θ0), snapshot-<k>.pt (PAS period ends); all SHA-256 framed
   summary.json     status, clean_error, robust_error, attack, ensemble.{...}
 """
 
