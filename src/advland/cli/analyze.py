@@ -75,6 +75,14 @@ def _attack_defaults(run) -> dict:
     }
 
 
+def _top_eigenvectors(run, k: int) -> list:
+    """Top-k Hessian eigenvectors of the run's adversarial loss at its own training attack."""
+    from advland.analysis.spectrum import SpectrumConfig, top_eigenvectors
+
+    spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
+    return top_eigenvectors(run.model, run.splits.train.x, run.splits.train.y, spec, k=k)
+
+
 def _out(args, run_path: Path | None, tool: str) -> Path:
     if args.out:
         return Path(args.out)
@@ -123,7 +131,6 @@ def run_hessian(args) -> int:
 def run_similarity(args) -> int:
     from advland.analysis.runs import load_run, subset
     from advland.analysis.similarity import SimilarityConfig, perturbation_similarity
-    from advland.analysis.spectrum import SpectrumConfig, top_eigenvector
     from advland.fileio import atomic_write_json
     from advland.reporting.plot_similarity import plot_similarity
 
@@ -132,8 +139,7 @@ def run_similarity(args) -> int:
     cfg = tool_config(SimilarityConfig, _attack_defaults(run), args.overrides)
     xtr, ytr, itr = subset(run.splits.train, args.train_n, cfg.seed, run.device)
     xte, yte, ite = subset(run.splits.test, args.test_n, cfg.seed, run.device)
-    spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
-    v = top_eigenvector(run.model, run.splits.train.x, run.splits.train.y, spec)
+    v = _top_eigenvectors(run, k=1)[0]
     indices = {"train": itr, "test": ite}
     results = []
     for direction, vec in (("top-eigenvector", v), ("random", None)):
@@ -157,7 +163,6 @@ def run_similarity(args) -> int:
 
 def run_surface(args) -> int:
     from advland.analysis.runs import load_run, subset
-    from advland.analysis.spectrum import SpectrumConfig, top_eigenvectors
     from advland.analysis.surface import SurfaceConfig, loss_surface
 
     run = load_run(args.runs[0], args.checkpoint, args.device)
@@ -170,8 +175,7 @@ def run_surface(args) -> int:
     x, y, idx = subset(run.splits.train, args.train_n, cfg.seed, run.device)
     dirs = None
     if cfg.directions == "eigen":
-        spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
-        dirs = top_eigenvectors(run.model, run.splits.train.x, run.splits.train.y, spec, k=2)
+        dirs = _top_eigenvectors(run, k=2)
     loss_surface(run.model, (x, y), cfg, directions=dirs, out_dir=out, indices=idx)
     print(f"written to {out}")
     return 0
