@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from advland.fileio import read_json
 from support import TINY, run_cli
 
 
@@ -69,7 +70,7 @@ def test_similarity_surface_curve(tiny_runs):
         "--set=repeats=2",
         check=True,
     )
-    sim = json.loads((a / "analysis/similarity/similarity.json").read_text())
+    sim = read_json(a / "analysis/similarity/similarity.json")  # checksum verified, removed
     assert set(sim) == {"top-eigenvector", "random"}
     assert sim["random"]["mean"]["similarity_train"][0] <= 1.0
     run_cli("analyze", "surface", str(a), "--train-n=32", "--set=n1=3", "--set=n2=3", check=True)

@@ -1,13 +1,16 @@
 """Bad inputs through the real `advland` entry point: each is one line, exit code 2.
 
-Every case runs `python -m advland.cli ...` in a subprocess (support.run_cli) and must:
-exit with code 2, print exactly one stderr line starting with "advland: error:" that
-restates the bad value, show no traceback, and leave no partial output (the target output
-folder absent, or a run directory byte-for-byte unchanged).
+Every case runs in its own process — a fork of the test process running the console
+script's `sys.exit(advland.cli.main())` with its own argv, stdout and stderr
+(`forking.fork_cli`; a fork starts in milliseconds, a fresh interpreter importing torch
+in ≈2.5 s) — and must: exit with code 2, print exactly one stderr line starting with
+"advland: error:" that restates the bad value, show no traceback, and leave no partial
+output (the target output folder absent, or a folder byte-for-byte unchanged).
 
 The cases need no training except the evaluate/analyze ones, which share one tiny run
-trained once per module. The subprocesses (each imports torch, ≈2.5 s) run two at a time
-from one module fixture; the parametrised tests then only check the recorded outcomes.
+trained once per module (in the test process, so every fork inherits the decoded data).
+The module fixture runs all cases, two processes at a time; the parametrised tests then
+only check the recorded outcomes.
 """
 
 from __future__ import annotations
@@ -18,23 +21,27 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from support import ROOT, TINY, cli_env, run_cli
+from advland.fileio import atomic_write_npz
+from advland.training.checkpoint import save_verified
+from forking import fork_cli
+from support import TINY
 
 QS = ["train", "--config", "configs/quickstart.yaml"]
 # Bounded work should validation ever let a case through: a 1-epoch tiny run.
 SAFE = [*(f"--set={s}" for s in [*TINY, "train.epochs=1", "device=cpu"]), "--out", "{out}"]
 
-# (id, argv with {d} = fixture folder, {run} / {wide} / {broken} = run folders, {out} =
-#  this case's output target; needle that the error line must contain; what must not
-#  change: "out" (the {out} path must not exist) or a run-folder key (must be unchanged))
+# (id, argv with {d} = fixture folder, {run} / {wide} / {broken} / {tampered} / {torn} = run
+#  folders, {hess} / {surf} / {curve} = analysis folders holding a damaged partial result,
+#  {out} = this case's output target; needle that the error line must contain; what must
+#  not change: "out" (the {out} path must not exist) or a folder key (must be unchanged))
 CASES: list[tuple[str, list[str], str, str]] = [
     # --- config values via --set (train --dry-run validates exactly like train)
     ("misspelled-section", [*QS, "--set", "atack.eps=0.1"], "did you mean 'attack'", "out"),
@@ -100,6 +107,8 @@ CASES: list[tuple[str, list[str], str, str]] = [
     ("eval-other-width", ["evaluate", "{wide}"], "width", "wide"),
     ("eval-corrupt-ckpt", ["evaluate", "{broken}"], "latest.pt", "broken"),
     ("eval-bad-device", ["evaluate", "{run}", "--device", "tpu"], "'tpu'", "run"),
+    ("eval-tampered-summary", ["evaluate", "{tampered}"], "checksum mismatch", "tampered"),
+    ("eval-torn-summary", ["evaluate", "{torn}"], "summary.json' is corrupt", "torn"),
     # --- quickstart
     ("quickstart-epochs-1", ["quickstart", "--epochs", "1", "--out", "{out}"], "--epochs", "out"),
     ("quickstart-bad-set", ["quickstart", "--set", "attack.eps=-1", "--out", "{out}"],
@@ -117,6 +126,13 @@ CASES: list[tuple[str, list[str], str, str]] = [
     ("analyze-k-zero", ["analyze", "hessian", "{run}", "--set", "k=0", "--out", "{out}"],
      "got 0", "out"),
     ("analyze-no-out", ["analyze", "theory"], "--out", "out"),
+    ("analyze-tampered-spectrum", ["analyze", "hessian", "{run}", "--out", "{hess}", "--set",
+                                   "subset_size=50", "--set", "k=1"], "spectrum.npz", "hess"),
+    ("analyze-tampered-surface", ["analyze", "surface", "{run}", "--directions", "filter-random",
+                                  "--train-n", "20", "--set", "n1=2", "--set", "n2=2", "--out",
+                                  "{surf}"], "surface.npz' is corrupt (checksum", "surf"),
+    ("analyze-tampered-curve-ckpt", ["analyze", "curve", "{run}", "{run}", "--train-n", "20",
+                                     "--out", "{curve}"], "curve-train.pt' fails its SHA", "curve"),
     ("analyze-curve-mismatch", ["analyze", "curve", "{run}", "{wide_ok}", "--out", "{out}"],
      "same model", "out"),
     # --- data
@@ -204,7 +220,7 @@ def outcomes(tmp_path_factory):
     wide = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, width=2))
     advland.train(wide, d / "wide_ok", log=lambda s: None)
     runs["wide_ok"] = d / "wide_ok"
-    for name in ("wide", "broken"):
+    for name in ("wide", "broken", "tampered", "torn"):
         shutil.copytree(run, d / name)
         runs[name] = d / name
     # `wide`: config says width 2, checkpoint holds width 1 (another architecture).
@@ -213,6 +229,7 @@ def outcomes(tmp_path_factory):
     (d / "wide" / "config.yaml").write_text(text.replace("width: 1", "width: 2"))
     ck = d / "broken" / "checkpoints" / "latest.pt"
     ck.write_bytes(ck.read_bytes()[:100])
+    runs |= _damaged_results(d)
 
     def expand(case):
         cid, argv, _, keep = case
@@ -221,52 +238,55 @@ def outcomes(tmp_path_factory):
         return [a.format(**paths) for a in argv], target
 
     before = {c[0]: _fingerprint(expand(c)[1]) for c in CASES}
-    batch = _run_batch([expand(c)[0] for c in CASES if c[0] not in SUBPROCESS], d / "batch.json")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        single = pool.map(lambda c: run_cli(*expand(c)[0], timeout=120), SUBPROCESS_CASES)
-    results = dict(zip([c[0] for c in CASES if c[0] not in SUBPROCESS], batch, strict=True))
-    results |= dict(zip(SUBPROCESS, single, strict=True))
+    logs = d / "logs"
+    logs.mkdir()
+    results = _run_forked({c[0]: expand(c)[0] for c in CASES}, logs)
     return {c[0]: (results[c[0]], before[c[0]], _fingerprint(expand(c)[1])) for c in CASES}
 
 
-# Each runs alone via `python -m advland.cli` (one per command family, plus usage errors).
-SUBPROCESS = ("negative-eps", "out-under-file", "bad-int-option", "unknown-command",
-              "eval-other-width", "quickstart-epochs-1", "analyze-unknown-field",
-              "data-unknown-name")  # fmt: skip
-SUBPROCESS_CASES = [c for c in CASES if c[0] in SUBPROCESS]
-
-# The rest share one interpreter (one torch import): each argv goes through the same
-# `advland.cli.main` the console script calls, with stdout/stderr captured per case.
-_DRIVER = """
-import contextlib, io, json, sys, traceback
-from advland.cli import main
-results = []
-for argv in json.loads(open(sys.argv[1]).read()):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            rc = 1
-    results.append([rc, out.getvalue(), err.getvalue()])
-open(sys.argv[2], "w").write(json.dumps(results))
-"""
+def _damaged_results(d: Path) -> dict[str, Path]:
+    """Result files with a checksum that no longer matches (edited values) or cut short."""
+    summary = d / "tampered" / "summary.json"
+    rec = json.loads(summary.read_text())
+    rec["robust_error"] = 0.0  # a flattering edit, the checksum field left as it was
+    summary.write_text(json.dumps(rec, indent=2))
+    torn = d / "torn" / "summary.json"
+    torn.write_text(torn.read_text()[:40])
+    folders = {name: d / name for name in ("hess", "surf", "curve")}
+    for name, file in (("hess", "spectrum.npz"), ("surf", "surface.npz")):
+        atomic_write_npz(folders[name] / file, {"fingerprint": "x", "loss": np.zeros(3)})
+        arrays = dict(np.load(folders[name] / file))
+        arrays["loss"][1] = -1.0  # edited, old checksum kept
+        np.savez(folders[name] / file, **arrays)
+    ck = folders["curve"] / "curve-train.pt"
+    save_verified(ck, {"format": 1, "fingerprint": "x"})
+    data = bytearray(ck.read_bytes())
+    data[-10] ^= 1  # one flipped bit
+    ck.write_bytes(bytes(data))
+    return folders
 
 
-def _run_batch(argvs: list[list[str]], path: Path) -> list[subprocess.CompletedProcess]:
-    path.with_suffix(".in").write_text(json.dumps(argvs))
-    proc = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(path.with_suffix(".in")), str(path)],
-        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return [
-        subprocess.CompletedProcess(argv, rc, out, err)
-        for argv, (rc, out, err) in zip(argvs, json.loads(path.read_text()), strict=True)
-    ]
+def _run_forked(
+    argvs: dict[str, list[str]], logs: Path, parallel: int = 2, timeout: float = 120
+) -> dict[str, subprocess.CompletedProcess]:
+    """Each argv in its own forked process, `parallel` at a time; real exit statuses."""
+    pending, running, results = list(argvs.items()), {}, {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            cid, argv = pending.pop(0)
+            pid = fork_cli(argv, logs / f"{cid}.out", logs / f"{cid}.err")
+            running[pid] = (cid, argv, time.monotonic() + timeout)
+        for pid, (cid, argv, deadline) in list(running.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done and time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)  # a case that hangs fails, it does not hang pytest
+            if done:
+                del running[pid]
+                out, err = ((logs / f"{cid}{ext}").read_text() for ext in (".out", ".err"))
+                rc = os.waitstatus_to_exitcode(status)
+                results[cid] = subprocess.CompletedProcess(argv, rc, out, err)
+        time.sleep(0.002)
+    return results
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -286,22 +306,38 @@ def test_enough_cases():
     assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
 
 
+def _unwritable_parent(tmp_path: Path) -> Path:
+    """A folder this process cannot create entries in: chmod 0500, or for root (whom
+    permissions do not stop) the sysfs root, where even root gets EPERM."""
+    if os.geteuid() != 0:
+        parent = tmp_path / "ro"
+        parent.mkdir()
+        parent.chmod(0o500)
+        return parent
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("running as root without sysfs: no unwritable folder to try")
+    return Path("/sys")
+
+
 def test_unwritable_out_dir(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: chmod 0500 does not block writes (see out-under-file)")
-    parent = tmp_path / "ro"
-    parent.mkdir()
-    parent.chmod(0o500)
+    parent = _unwritable_parent(tmp_path)
+    target = parent / f"advland-test-{os.getpid()}"
     try:
-        proc = run_cli(*QS, *SAFE[:-2], "--out", str(parent / "run"))
+        proc = _forked(tmp_path, *QS, *SAFE[:-2], "--out", str(target))
     finally:
-        parent.chmod(0o700)
+        if parent != Path("/sys"):
+            parent.chmod(0o700)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.startswith("advland: error:") and str(parent / "run") in proc.stderr
-    assert not (parent / "run").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("advland: error:") and str(target) in lines[0]
+    assert not target.exists()
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    proc = run_cli("--debug", *QS, "--set", "attack.eps=-1", "--out", str(tmp_path / "x"))
-    assert proc.returncode != 0 and "Traceback" in proc.stderr and "UserError" in proc.stderr
+    proc = _forked(tmp_path, "--debug", *QS, "--set", "attack.eps=-1", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "UserError" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def _forked(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
+    return _run_forked({"case": list(argv)}, tmp_path)["case"]

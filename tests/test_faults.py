@@ -12,18 +12,17 @@ checkpointing or the final evaluation); (3) SIGTERM, which must stop cleanly.
 
 To keep the default suite cheap, each run is a forked child of the test process (torch
 is already imported, so a start costs milliseconds instead of seconds); every child runs
-the real CLI entry point `advland.cli.main` with `cli_env()` (OMP_NUM_THREADS=1) and
-one intra-op thread, like the reference run.
+the real CLI entry point (`forking.fork_cli`) with `cli_env()` (OMP_NUM_THREADS=1) and
+one intra-op thread, like the reference run. The long analyses (Hessian, curve) are
+covered by tests/test_analysis_faults.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -31,9 +30,10 @@ import pytest
 import torch
 
 from advland.errors import UserError
-from advland.fileio import read_jsonl
+from advland.fileio import read_json, read_jsonl
 from advland.training.checkpoint import load_file
-from support import ROOT, TINY, cli_env
+from forking import KILLED, fork_cli, wait
+from support import ROOT, TINY
 
 E = 3  # epochs
 ARGS = [
@@ -48,63 +48,18 @@ ARGS = [
     "--set=train.dynamics=first-last",
 ]
 TIMING = {"images_per_s", "epoch_s", "elapsed_s", "eta_s"}
-KILLED = -signal.SIGKILL
 STATS = {"kills": 0, "resumes": 0}  # reported by the slow test's assertion message
 
 
-def _child(argv: list[str], log: Path, fault: str | None = None) -> int:
-    """Fork; the child runs `advland <argv>` with output to `log`. Returns the child's pid."""
-    pid = os.fork()
-    if pid:
-        return pid
-    try:  # child: never return into pytest
-        os.environ.clear()
-        os.environ.update(cli_env())
-        os.environ.pop("ADVLAND_FAULT", None)
-        if fault:
-            os.environ["ADVLAND_FAULT"] = fault
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 (pytest's capture)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-        torch.set_num_threads(1)
-        from advland.cli import main
-
-        rc = main(argv)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(rc)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(99)
-
-
-def _wait(pid: int, kill_after: float | None = None, sig: int = signal.SIGKILL) -> int:
-    """Wait for the child (sending `sig` after `kill_after` s); returns rc, or -signal."""
-    deadline = None if kill_after is None else time.monotonic() + kill_after
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if deadline is not None and time.monotonic() >= deadline:
-            os.kill(pid, sig)
-            deadline = None
-        time.sleep(0.01)
-
-
 def _train(out: Path, **kw) -> int:
-    return _wait(
-        _child(["train", *ARGS, "--out", str(out)], out.parent / "log.txt", **_f(kw)), **_k(kw)
+    return wait(
+        fork_cli(["train", *ARGS, "--out", str(out)], out.parent / "log.txt", **_f(kw)), **_k(kw)
     )
 
 
 def _resume(out: Path, **kw) -> int:
-    return _wait(
-        _child(["train", "--resume", str(out)], out.parent / "log.txt", **_f(kw)), **_k(kw)
+    return wait(
+        fork_cli(["train", "--resume", str(out)], out.parent / "log.txt", **_f(kw)), **_k(kw)
     )
 
 
@@ -181,7 +136,7 @@ def _assert_matches_reference(run: Path, ref: Path) -> None:
     assert [m["epoch"] for m in metrics] == list(range(1, E + 1))
     assert _strip(metrics) == _strip(read_jsonl(ref / "metrics.jsonl"))
     assert read_jsonl(run / "dynamics.jsonl") == read_jsonl(ref / "dynamics.jsonl")
-    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (ref, run))
+    sa, sb = (read_json(d / "summary.json") for d in (ref, run))  # checksums verified
     for key in ("status", "clean_error", "robust_error", "ensemble", "epochs_completed"):
         assert sa[key] == sb[key], key
     for log in ("metrics.jsonl", "dynamics.jsonl"):  # no torn line survives a resume
@@ -227,11 +182,11 @@ def test_random_kills_then_resume_is_bit_identical(tmp_path, reference):
 def test_sigterm_stops_with_resume_hint_and_resume_is_identical(tmp_path, reference):
     out = tmp_path / "run"
     log = tmp_path / "log.txt"
-    pid = _child(["train", *ARGS, "--out", str(out)], log)
+    pid = fork_cli(["train", *ARGS, "--out", str(out)], log)
     while len(read_jsonl(out / "metrics.jsonl")) < 1:  # stop during epoch 2
         assert os.waitpid(pid, os.WNOHANG)[0] == 0, log.read_text()[-2000:]
         time.sleep(0.01)
-    rc = _wait(pid, kill_after=0.0, sig=signal.SIGTERM)
+    rc = wait(pid, kill_after=0.0, sig=signal.SIGTERM)
     assert rc == 130, log.read_text()[-2000:]
     assert "resume with 'advland train --resume" in log.read_text()
     assert not [p for p in out.rglob("*.tmp")]

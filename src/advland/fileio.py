@@ -6,6 +6,16 @@ flushed and fsynced, then renamed over the target (rename is atomic on POSIX). A
 can leave only an orphaned temporary file (`.<name>.<random>.tmp`), which
 `remove_stale_temps` deletes when a run is resumed.
 
+Result files carry a checksum verified on load. A JSON object gets a last field
+`"sha256"`: the SHA-256 of the canonical JSON (sorted keys, no spaces) of all its other
+fields; an `.npz` archive gets an extra array `sha256` over the names, dtypes, shapes and
+bytes of all its other arrays. The checksum lives inside the file it protects, so the one
+atomic rename that writes the file writes both (no crash window), and the files stay
+ordinary JSON/NPZ that any tool can open. `read_json`/`read_npz` verify it and turn a
+mismatch, truncation or parse error into a one-line UserError naming the file; files
+without the field (older advland, hand-made) load unchecked. Torch files are framed by
+the checkpoint header instead (`advland.training.checkpoint.save_verified`).
+
 `crash_point` is a test-only fault-injection hook (see its docstring); it does nothing
 unless the environment variable ADVLAND_FAULT is set.
 """
@@ -18,11 +28,15 @@ import json
 import os
 import signal
 import tempfile
+import zipfile
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from advland.errors import UserError
 
 # The process umask, read once (os.umask can only be read by setting it).
 _UMASK = os.umask(0o022)
@@ -72,19 +86,85 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+CHECKSUM = "sha256"  # the field (JSON) or array (NPZ) holding a result file's checksum
+RERUN = "rerun the command that wrote it"
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(
-        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    )
+    """Write JSON atomically; a dict gets a last field "sha256" (see the module doc)."""
+    text = json.dumps(obj, indent=2, default=_json_default)
+    if isinstance(obj, dict):
+        body = json.loads(text)  # hash what a reader will see (tensors as lists, str keys)
+        body.pop(CHECKSUM, None)  # a dict read back and rewritten gets a fresh checksum
+        body[CHECKSUM] = json_digest(body)
+        text = json.dumps(body, indent=2)
+    atomic_write_text(path, text + "\n")
 
 
-def atomic_torch_save(path: str | Path, obj: Any) -> str:
-    """Save with `torch.save` atomically; returns the SHA-256 of the bytes written."""
+def json_digest(body: dict) -> str:
+    """SHA-256 of the canonical JSON of `body` (layout-independent: sorted keys, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_json(path: str | Path, rerun: str = RERUN) -> Any:
+    """Parse a JSON result file, verifying its "sha256" field when present (then removed).
+
+    Missing, unparsable or mismatching files raise a one-line UserError naming the file
+    and saying how to fix it (`rerun`: the command that rewrites it)."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise UserError(f"'{path}' not found; {rerun}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"'{path}' is corrupt (not valid JSON); delete it and {rerun}") from e
+    except OSError as e:
+        raise UserError(f"cannot read '{path}': {e.strerror}; {rerun}") from e
+    if isinstance(obj, dict) and CHECKSUM in obj:
+        _verify(path, obj.pop(CHECKSUM), json_digest(obj), rerun)
+    return obj
+
+
+def atomic_write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
+    """`np.savez` atomically, with an extra array "sha256" over all the others."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items() if k != CHECKSUM}
     buf = io.BytesIO()
-    torch.save(obj, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
+    np.savez(buf, **arrays, **{CHECKSUM: np.asarray(npz_digest(arrays))})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def npz_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}\n".encode())
+        h.update(a.tobytes(order="C"))
+    return h.hexdigest()
+
+
+def read_npz(path: str | Path, rerun: str = RERUN) -> dict[str, np.ndarray]:
+    """All arrays of an `.npz` result (never unpickling), checksum verified when present."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError as e:
+        raise UserError(f"'{path}' not found; {rerun}") from e
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        # np.load raises all of these for truncated or damaged archives
+        raise UserError(f"'{path}' is corrupt ({type(e).__name__}); delete it and {rerun}") from e
+    if CHECKSUM in arrays:
+        _verify(path, str(arrays.pop(CHECKSUM)), npz_digest(arrays), rerun)
+    return arrays
+
+
+def _verify(path: Path, stored: Any, actual: str, rerun: str) -> None:
+    if stored != actual:
+        raise UserError(
+            f"'{path}' is corrupt (checksum mismatch: damaged or edited); delete it and {rerun}"
+        )
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -19,7 +19,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
-from advland.fileio import atomic_torch_save, atomic_write_json
+from advland.analysis.resume import fingerprint
+from advland.fileio import atomic_write_json, read_json, remove_stale_temps
+from advland.training.checkpoint import save_verified
 
 if TYPE_CHECKING:
     from advland.analysis.curves import BezierCurve, CurveConfig
@@ -106,28 +108,29 @@ def evaluate_curve(
 
     Each point is a fresh model copy with B(t) loaded; its BN statistics (if any) are
     re-estimated with `reestimate_at`. `indices` (optional) records the data subsets used.
+    With `out_dir`, each point's metrics go to curve_points.json as soon as they are known
+    and a rerun with the same curve, data and settings skips the finished points (each
+    point has its own seed, so the result does not depend on where it was interrupted).
     """
     ts = np.linspace(0.0, 1.0, cfg.num_t).tolist()
-    metrics = {f"{s}_{m}": [] for s in ("train", "test") for m in METRICS}
-    bn = has_batchnorm(curve.template)
+    cache = Path(out_dir) / "curve_points.json" if out_dir is not None else None
+    fp = _eval_fingerprint(curve, train, test, cfg) if cache is not None else ""
+    done = _finished_points(cache, fp)
     for k, t in enumerate(tqdm(ts, desc="curve points", leave=False)):
-        gen = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
-        )
-        model = curve.model_at(t)
-        if bn:
-            reestimate_at(model, *train, cfg, gen)
-        for split, data in (("train", train), ("test", test)):
-            clean = _measure(model, data, cfg, gen, robust=False)
-            adv = _measure(model, data, cfg, gen, robust=True) if cfg.eps > 0 else clean
-            for name, value in zip(METRICS, (*adv, *clean), strict=True):
-                metrics[f"{split}_{name}"].append(value)
+        if k in done:
+            continue
+        done[k] = _point_metrics(curve, k, t, train, test, cfg)
+        if cache is not None:
+            atomic_write_json(cache, {"fingerprint": fp, "points": done})
+    metrics = {f"{s}_{m}": tuple(done[k][f"{s}_{m}"] for k in range(len(ts)))
+               for s in ("train", "test") for m in METRICS}  # fmt: skip
+    bn = has_batchnorm(curve.template)
     n_bn = min(cfg.bn_examples or train[0].shape[0], train[0].shape[0])
     inputs = "clean" if cfg.eps == 0 else "PGD (eval mode, after a clean re-estimate)"
     result = CurveResult(
         config=cfg,
         t=tuple(ts),
-        metrics={k: tuple(v) for k, v in metrics.items()},
+        metrics=metrics,
         history=tuple(curve.history),
         provenance={
             "bn_mode": (
@@ -151,6 +154,45 @@ def evaluate_curve(
     return result
 
 
+def _point_metrics(
+    curve: BezierCurve, k: int, t: float, train: Split, test: Split, cfg: CurveConfig
+) -> dict[str, float]:
+    """All metrics at B(t), point k of the grid (seeded by SeedSequence([seed, k]))."""
+    gen = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
+    )
+    model = curve.model_at(t)
+    if has_batchnorm(model):
+        reestimate_at(model, *train, cfg, gen)
+    out = {}
+    for split, data in (("train", train), ("test", test)):
+        clean = _measure(model, data, cfg, gen, robust=False)
+        adv = _measure(model, data, cfg, gen, robust=True) if cfg.eps > 0 else clean
+        for name, value in zip(METRICS, (*adv, *clean), strict=True):
+            out[f"{split}_{name}"] = value
+    return out
+
+
+def _eval_fingerprint(curve: BezierCurve, train: Split, test: Split, cfg: CurveConfig) -> str:
+    settings = {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}
+    return fingerprint(settings, [*curve.state_dict().values(), *train, *test])
+
+
+def _finished_points(cache: Path | None, fp: str) -> dict[int, dict[str, float]]:
+    """Points of an earlier call with the same fingerprint (none without a cache file)."""
+    if cache is None:
+        return {}
+    remove_stale_temps(cache.parent)  # left by a write a kill interrupted
+    if not cache.is_file():
+        return {}
+    rec = read_json(cache, rerun="rerun 'advland analyze curve' (training is reused)")
+    if rec.get("fingerprint") != fp:
+        return {}
+    done = {int(k): v for k, v in rec["points"].items()}
+    tqdm.write(f"reusing {len(done)} finished curve points in {cache}")
+    return done
+
+
 def print_curve_table(result: CurveResult) -> None:
     m = result.metrics
     print(f"{'t':>6} {'train loss':>11} {'train err%':>11} {'test err%':>10} {'clean test%':>12}")
@@ -162,10 +204,12 @@ def print_curve_table(result: CurveResult) -> None:
 
 
 def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> None:
-    """curve.json (metrics, provenance), curve.pt (all points), curve_figure.png/pdf/json."""
+    """curve.json (metrics, provenance), curve.pt (all points; framed by the checkpoint
+    integrity header: load it with `advland.training.checkpoint.load_verified`),
+    curve_figure.png/pdf/json."""
     out_dir = Path(out_dir)
     atomic_write_json(out_dir / "curve.json", result.to_dict())
-    atomic_torch_save(
+    save_verified(
         out_dir / "curve.pt", {"state_dict": curve.state_dict(), "config": asdict(result.config)}
     )
     from advland.reporting.plot_curve import plot_curve  # matplotlib only if saving

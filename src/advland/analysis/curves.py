@@ -25,6 +25,8 @@ import copy
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +43,7 @@ from advland.analysis.curve_eval import (
     reestimate_at,
     save_curve,
 )
+from advland.analysis.curve_resume import CurveCheckpoint, Position, training_fingerprint
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
 
@@ -87,6 +90,7 @@ class CurveConfig:
     bn_examples: int | None = None  # training inputs for BN re-estimation (None: all)
     bn_batch_size: int = 256
     eval_batch_size: int = 256
+    checkpoint_every: int = 50  # batches between training checkpoints (with a checkpoint path)
 
     def __post_init__(self) -> None:
         if self.order < 1:
@@ -98,7 +102,8 @@ class CurveConfig:
                 raise UserError(f"{name} must be one of {BN_MODES}, got '{getattr(self, name)}'")
         if self.eps < 0:
             raise UserError(f"eps must be >= 0, got {self.eps}; pass a non-negative budget")
-        for name in ("batch_size", "num_t", "bn_batch_size", "eval_batch_size", "steps"):
+        for name in ("batch_size", "num_t", "bn_batch_size", "eval_batch_size", "steps",
+                     "checkpoint_every"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -215,11 +220,17 @@ def _batches(data, batch_size: int, generator: torch.Generator) -> Iterable:
 
 
 def train_curve(
-    model_a: nn.Module, model_b: nn.Module, train_loader_or_tensors, cfg: CurveConfig
+    model_a: nn.Module,
+    model_b: nn.Module,
+    train_loader_or_tensors,
+    cfg: CurveConfig,
+    checkpoint: str | Path | None = None,
 ) -> BezierCurve:
     """Fit the control points by minimising E_t L_ε(B(t)); t ~ U[0,1] once per batch.
 
-    The per-epoch mean training loss is kept in `curve.history` (list of dicts).
+    The per-epoch mean training loss is kept in `curve.history` (list of dicts). With
+    `checkpoint` (a file path), training is saved there every `cfg.checkpoint_every`
+    batches and at each epoch end, and resumes from it exactly (`curve_resume`).
     """
     dev = next(model_a.parameters()).device
     curve = BezierCurve(model_a, model_b, cfg.order).to(dev)
@@ -227,31 +238,66 @@ def train_curve(
     params = curve.control_parameters()
     if not params:  # order 1: the straight line, nothing to train
         return curve
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
+    opt = _optimizer(params, cfg)
+    data = train_loader_or_tensors
+    ck = None
+    if checkpoint is not None:
+        fp = training_fingerprint(cfg, model_a, model_b, data)
+        ck = CurveCheckpoint(Path(checkpoint), fp)
+    pos = ck.restore(curve, opt, gen) if ck else Position()
+    curve.history = pos.history
     attacker = copy.deepcopy(curve.template)  # throw-away: attacks may touch its BN stats
-    for epoch in tqdm(range(cfg.epochs), desc="bezier curve", leave=False):
-        total, count = 0.0, 0
-        for x, y in _batches(train_loader_or_tensors, cfg.batch_size, gen):
-            x, y = x.to(dev), y.to(dev)
-            t = float(torch.rand((), generator=gen, dtype=torch.float64))
-            if cfg.eps > 0:
-                _load(attacker, curve, t)
-                x = cfg.attack(attacker, x, y, gen, model_mode=cfg.attack_bn_mode)
-            curve.template.train(cfg.train_bn_mode == "train")
-            loss = F.cross_entropy(curve(x, t), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * y.shape[0]  # host sync once per batch, for the log
-            count += y.shape[0]
-        curve.history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1)})
+    for epoch in tqdm(range(pos.epoch, cfg.epochs), desc="bezier curve", leave=False):
+        batches = _epoch_batches(data, cfg.batch_size, gen, pos)
+        for step, (x, y) in islice(enumerate(batches), pos.step, None):
+            loss = _train_step(curve, attacker, opt, x.to(dev), y.to(dev), cfg, gen)
+            pos.total += loss * y.shape[0]
+            pos.count += y.shape[0]
+            if ck and (step + 1) % cfg.checkpoint_every == 0:
+                pos.step = step + 1
+                ck.save(curve, opt, gen, pos)
+        curve.history.append({"epoch": epoch + 1, "train_loss": pos.total / max(pos.count, 1)})
+        pos = Position(epoch + 1, history=curve.history)
+        if ck:
+            ck.save(curve, opt, gen, pos)
     curve.template.eval()
     return curve
+
+
+def _optimizer(params: list[nn.Parameter], cfg: CurveConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _epoch_batches(data, batch_size: int, gen: torch.Generator, pos: Position) -> Iterable:
+    """This epoch's batches. Mid-epoch (a resume) the shuffle is replayed from the state the
+    generator had at the start of the epoch, then the generator continues where it was."""
+    if pos.step == 0:
+        pos.epoch_rng = gen.get_state()
+        return _batches(data, batch_size, gen)
+    now = gen.get_state()
+    gen.set_state(pos.epoch_rng)
+    batches = _batches(data, batch_size, gen)
+    gen.set_state(now)
+    return batches
+
+
+def _train_step(
+    curve: BezierCurve, attacker: nn.Module, opt, x: torch.Tensor, y: torch.Tensor,
+    cfg: CurveConfig, gen: torch.Generator,
+) -> float:  # fmt: skip
+    """One batch at a random t: PGD at B(t) (if ε > 0), then a step on the control points."""
+    t = float(torch.rand((), generator=gen, dtype=torch.float64))
+    if cfg.eps > 0:
+        _load(attacker, curve, t)
+        x = cfg.attack(attacker, x, y, gen, model_mode=cfg.attack_bn_mode)
+    curve.template.train(cfg.train_bn_mode == "train")
+    loss = F.cross_entropy(curve(x, t), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()  # host sync once per batch, for the log
 
 
 @torch.no_grad()

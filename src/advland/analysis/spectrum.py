@@ -15,7 +15,9 @@ Pipeline, each step recorded in `spectrum.json`:
    for BN nets); clean inputs are used because BN statistics in training are those of the
    data the network sees at inference time, and because the attack needs statistics before
    it can run. normalised eigenvalue = raw eigenvalue / normaliser.
-The files and the printed table are made by `advland.analysis.spectrum_io`.
+The files, the printed table and the resume bookkeeping (a rerun into the same folder
+reuses a finished eigensolve and every finished random model) are in
+`advland.analysis.spectrum_io`.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from advland.analysis.hvp import HVP_METHODS, Attack, HessianOperator
 from advland.analysis.lanczos import lanczos
 from advland.analysis.params import Vec, trainable
 from advland.analysis.power import power_iteration
-from advland.analysis.spectrum_io import format_table, write_spectrum
+from advland.analysis.spectrum_io import SpectrumProgress, format_table, write_spectrum
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
+from advland.fileio import remove_stale_temps
 
 SOLVERS = ("lanczos", "power")
 
@@ -212,19 +215,53 @@ def random_model_losses(
     cfg: SpectrumConfig,
     *,
     progress: bool = False,
+    known: dict[int, float] | None = None,
+    cache: SpectrumProgress | None = None,
 ) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """Adversarial loss of N freshly initialised models (seeds 0..N−1), see module doc."""
+    """Adversarial loss of N freshly initialised models (seeds 0..N−1), see module doc.
+
+    Seeds in `known` (losses of an earlier, killed call) are not recomputed; with `cache`
+    each new loss is saved as soon as it is known. Every model has its own seed and attack
+    generator, so skipping some does not change the others."""
     seeds = tuple(range(cfg.num_random_models))
-    losses = []
-    for seed in tqdm(seeds, desc="random models", disable=not progress, leave=False):
+    losses = dict(known or {})
+    todo = [s for s in seeds if s not in losses]
+    for seed in tqdm(todo, desc="random models", disable=not progress, leave=False):
         rand = model_factory(seed).to(device=xs.device, dtype=xs.dtype)
         if has_batchnorm(rand):
             reestimate_bn(rand, xs.split(cfg.batch_size))
         op = HessianOperator.at_adversarial(
             rand, xs, ys, make_attack(cfg), batch_size=cfg.batch_size
         )
-        losses.append(op.loss())
-    return seeds, tuple(losses)
+        losses[seed] = op.loss()
+        if cache:
+            cache.save_random_losses(losses)
+    return seeds, tuple(losses[s] for s in seeds)
+
+
+def _losses_and_eigen(
+    model: nn.Module,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    idx: torch.Tensor,
+    cfg: SpectrumConfig,
+    cache: SpectrumProgress | None,
+    verbose: bool,
+) -> tuple[EigenResult, float, float]:
+    """Losses at θ and the top-k eigenpairs: reused from `cache` if it holds them, else
+    computed and saved there at once (the solve is the expensive part)."""
+    solved = cache.solved(xs.device) if cache else None
+    if solved is not None:
+        return solved
+    op = HessianOperator.at_adversarial(
+        model, xs, ys, make_attack(cfg), batch_size=cfg.batch_size, method=cfg.hvp_method
+    )
+    adv_loss = op.loss()
+    clean_loss = HessianOperator(model, xs, ys, batch_size=cfg.batch_size).loss()
+    eigen = _solve(op, cfg, progress=verbose)
+    if cache:
+        cache.save_solve(eigen, adv_loss, clean_loss, idx)
+    return eigen, adv_loss, clean_loss
 
 
 def hessian_spectrum(
@@ -237,12 +274,15 @@ def hessian_spectrum(
     out_dir: Path | str | None = None,
     device: torch.device | str | None = None,
     verbose: bool = True,
+    resume: bool = True,
 ) -> SpectrumResult:
     """Top-k spectrum of the adversarial loss at the model's θ (see module docstring).
 
     x: images in [0,1] (float) or uint8, y: labels; the subset is drawn from them. The
     model is used where it lives unless `device` is given (then it is moved there).
-    With `out_dir`, writes spectrum.json, spectrum.npz and spectrum_plot.{png,pdf,json}.
+    With `out_dir`, writes spectrum.json, spectrum.npz and spectrum_plot.{png,pdf,json};
+    with `resume` too, the eigensolve and random-model losses a killed earlier call left
+    there are reused (`spectrum_io.SpectrumProgress`).
     """
     start = time.perf_counter()
     if device is not None:
@@ -250,15 +290,20 @@ def hessian_spectrum(
     device = trainable(model)[0].device
     idx = select_subset(x.shape[0], cfg.subset_size, cfg.subset_seed)
     xs, ys = _subset_tensors(model, x, y, idx, device)
-    op = HessianOperator.at_adversarial(
-        model, xs, ys, make_attack(cfg), batch_size=cfg.batch_size, method=cfg.hvp_method
-    )
-    adv_loss = op.loss()
-    clean_loss = HessianOperator(model, xs, ys, batch_size=cfg.batch_size).loss()
-    eigen = _solve(op, cfg, progress=verbose)
+    cache = None
+    if out_dir is not None:
+        if resume:
+            remove_stale_temps(out_dir)  # left by a write a kill interrupted
+        cache = SpectrumProgress.of(out_dir, cfg, model, xs, ys, resume=resume, verbose=verbose)
+    normalise = model_factory is not None and cfg.num_random_models > 0
+    # read (and verify) both caches before any work: a corrupt one stops the call at once
+    known = cache.random_losses(cfg.num_random_models) if cache and normalise else {}
+    eigen, adv_loss, clean_loss = _losses_and_eigen(model, xs, ys, idx, cfg, cache, verbose)
     seeds, losses = (), ()
-    if model_factory is not None and cfg.num_random_models > 0:
-        seeds, losses = random_model_losses(model_factory, xs, ys, cfg, progress=verbose)
+    if normalise:
+        seeds, losses = random_model_losses(
+            model_factory, xs, ys, cfg, progress=verbose, known=known, cache=cache
+        )
     normalizer = float(np.mean(losses)) if losses else None
     result = SpectrumResult(
         eigenvalues=eigen.eigenvalues,
@@ -273,7 +318,9 @@ def hessian_spectrum(
         config=cfg,
     )
     if out_dir is not None:
-        write_spectrum(result, Path(out_dir), model, wall_time_s=time.perf_counter() - start)
+        write_spectrum(
+            result, Path(out_dir), model, wall_time_s=time.perf_counter() - start, progress=cache
+        )
     if verbose:
         print(format_table(result))
     return result

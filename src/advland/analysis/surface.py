@@ -21,14 +21,12 @@ k×k block of neighbouring points, at the block centre, and reused for the block
 approximate; default 1 = off).
 
 Resume: after every batch of points the grid, the "done" mask, the directions and the
-config go to `surface.npz` atomically; a later call with the same config, model, data and
+config go to `surface.npz` atomically, with a checksum verified on resume; a later call with the same config, model, data and
 directions (checked by a fingerprint) skips the finished points.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import time
 from collections.abc import Sequence
@@ -41,9 +39,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from advland.analysis.params import Vec, filter_normalized_direction, norm, trainable
+from advland.analysis.resume import fingerprint
 from advland.analysis.surface_eval import PointEvaluator
 from advland.errors import UserError
-from advland.fileio import atomic_write_bytes, atomic_write_json
+from advland.fileio import atomic_write_json, atomic_write_npz, read_npz, remove_stale_temps
 
 DIRECTION_KINDS = ("eigen", "filter-random")
 MODES = ("auto", "vmap", "loop")
@@ -186,19 +185,12 @@ def _units(cfg: SurfaceConfig, done: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _fingerprint(cfg: SurfaceConfig, model: nn.Module, data, dirs: list[Vec]) -> str:
-    h = hashlib.sha256()
     conf = {k: v for k, v in asdict(cfg).items() if k not in _NOT_RESULT_FIELDS}
-    h.update(json.dumps(conf, sort_keys=True).encode())
-    tensors = [*model.state_dict().values(), *data, *(t for d in dirs for t in d)]
-    for t in tensors:
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    return fingerprint(conf, [*model.state_dict().values(), *data, *(t for d in dirs for t in d)])
 
 
 def _write_npz(path: Path, arrays: dict) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_npz(path, arrays)  # checksummed; a test swaps this to simulate a crash
 
 
 def _flat(d: Vec) -> np.ndarray:
@@ -231,6 +223,7 @@ def loss_surface(
     fp = _fingerprint(cfg, model, data, dirs)
     path = Path(out_dir) / "surface.npz" if out_dir is not None else None
     if resume and path is not None and path.exists():
+        remove_stale_temps(path.parent)  # left by a write a kill interrupted
         loss, error, done = _load_partial(path, fp, shape)
     arrays = {
         "a1": a1, "a2": a2, "eps": np.asarray(cfg.eps), "fingerprint": np.asarray(fp),
@@ -303,13 +296,13 @@ def loss_surface(
 
 
 def _load_partial(path: Path, fp: str, shape: tuple) -> tuple[np.ndarray, ...]:
-    with np.load(path, allow_pickle=False) as z:
-        if str(z["fingerprint"]) != fp or z["loss"].shape != shape:
-            raise UserError(
-                f"{path} holds a surface of another config/model/data/directions; "
-                "pass resume=False to overwrite it or choose another out_dir"
-            )
-        return z["loss"].copy(), z["error"].copy(), z["done"].copy()
+    z = read_npz(path, rerun="rerun the surface scan (finished points are lost)")
+    if str(z.get("fingerprint")) != fp or z["loss"].shape != shape:
+        raise UserError(
+            f"{path} holds a surface of another config/model/data/directions; "
+            "pass resume=False to overwrite it or choose another out_dir"
+        )
+    return z["loss"], z["error"], z["done"]
 
 
 def print_surface_table(result: SurfaceResult) -> None:

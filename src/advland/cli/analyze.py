@@ -182,7 +182,7 @@ def run_surface(args) -> int:
 
 
 def run_curve(args) -> int:
-    from advland.analysis.curves import CurveConfig, evaluate_curve, save_curve, train_curve
+    from advland.analysis.curves import CurveConfig, evaluate_curve, train_curve
     from advland.analysis.runs import load_run, subset
 
     a = load_run(args.runs[0], args.checkpoint, args.device)
@@ -193,11 +193,9 @@ def run_curve(args) -> int:
     cfg = tool_config(CurveConfig, _attack_defaults(a), args.overrides)
     train = subset(a.splits.train, args.train_n, cfg.seed, a.device)
     test = subset(a.splits.test, args.test_n, cfg.seed, a.device)
-    curve = train_curve(a.model, b.model, train[:2], cfg)
-    result = evaluate_curve(
-        curve, train[:2], test[:2], cfg, indices={"train": train[2], "test": test[2]}
-    )
-    save_curve(result, curve, out)
+    curve = train_curve(a.model, b.model, train[:2], cfg, checkpoint=out / "curve-train.pt")
+    indices = {"train": train[2], "test": test[2]}
+    evaluate_curve(curve, train[:2], test[:2], cfg, out_dir=out, indices=indices)  # saves too
     print(f"written to {out}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tabulate import tabulate
@@ -59,3 +60,12 @@ def add_set_argument(parser, what: str = "a config value, e.g. --set train.epoch
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help=f"override {what} (repeatable)",
     )  # fmt: skip
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (e.g. from a scheduler) stops like Ctrl-C: the last epoch checkpoint is kept."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
-from advland.cli.common import add_set_argument, fresh_dir, print_table, result_rows
+from advland.cli.common import (
+    add_set_argument,
+    fresh_dir,
+    print_table,
+    result_rows,
+    sigterm_as_interrupt,
+)
 from advland.config import build_config, dump_yaml
 from advland.errors import UserError
 
@@ -27,7 +32,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from advland.training import loop
 
-    _sigterm_as_interrupt()
+    sigterm_as_interrupt()
     if args.resume:
         if args.config or args.overrides or args.out:
             raise UserError("--resume takes the run's own config; drop --config/--set/--out")
@@ -84,11 +89,3 @@ def _report(summary: dict, out: Path) -> int:
     else:
         print(f"\n{out}: {status}: {summary.get('cause', '')}")
     return 0 if status == "completed" else 1
-
-
-def _sigterm_as_interrupt() -> None:
-    # SIGTERM (e.g. from a scheduler) stops like Ctrl-C: the last epoch checkpoint is kept.
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)

@@ -125,40 +125,49 @@ def save_verified(path: Path, obj: dict) -> str:
     return digest
 
 
-def verified_payload(path: Path) -> bytes:
-    """The `torch.save` bytes of a checkpoint after checking its header, length and SHA-256."""
+RESUME_OLDER = "delete it or resume from an older one"
+
+
+def verified_payload(path: Path, fix: str = RESUME_OLDER) -> bytes:
+    """The `torch.save` bytes of a checkpoint after checking its header, length and SHA-256.
+
+    `fix` ends the error message: how to recover (differs for analysis files)."""
     data = path.read_bytes()
     end = data.find(b"\n", 0, 256)
     m = re.fullmatch(rb"ADVLAND-CHECKPOINT v1 sha256=([0-9a-f]{64}) bytes=(\d+)", data[:end])
     if end < 0 or not m:
         raise UserError(
             f"checkpoint '{path}' has no advland integrity header (truncated, or not written "
-            f"by this advland version); delete it or resume from an older one"
+            f"by this advland version); {fix}"
         )
     payload, want = data[end + 1 :], int(m.group(2))
     if len(payload) != want:
-        raise UserError(
-            f"checkpoint '{path}' is truncated ({len(payload)} of {want} bytes); "
-            f"delete it or resume from an older one"
-        )
+        raise UserError(f"checkpoint '{path}' is truncated ({len(payload)} of {want} bytes); {fix}")
     if hashlib.sha256(payload).hexdigest() != m.group(1).decode():
         raise UserError(
-            f"checkpoint '{path}' fails its SHA-256 check (corrupted or modified); "
-            f"delete it or resume from an older one"
+            f"checkpoint '{path}' fails its SHA-256 check (corrupted or modified); {fix}"
         )
     return payload
 
 
-def load_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
+def load_verified(
+    path: Path, map_location: str | torch.device = "cpu", fix: str = RESUME_OLDER
+) -> object:
+    """Any file written by `save_verified` (checkpoints, curve.pt, curve-train.pt):
+    header, length and SHA-256 checked, then `torch.load(weights_only=True)`."""
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' not found; check the run directory")
-    payload = verified_payload(path)
+    payload = verified_payload(path, fix)
     try:
-        obj = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+        return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for malformed payloads
         raise UserError(
-            f"checkpoint '{path}' is unreadable or corrupt ({type(e).__name__}); delete it or resume from an older one"
+            f"checkpoint '{path}' is unreadable or corrupt ({type(e).__name__}); {fix}"
         ) from e
+
+
+def load_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    obj = load_verified(path, map_location)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "model" not in obj:
         raise UserError(f"checkpoint '{path}' is not an advland checkpoint (format {FORMAT})")
     return obj

@@ -45,6 +45,7 @@ def evaluate(
         raise UserError(
             f"checkpoint '{ck}' not found; train the run first (advland train --resume {run_dir})"
         )
+    summary = read_summary(run_dir)  # verified before any work: a corrupt one writes nothing
     dev = pick_device(cfg.device)
     splits = load_splits(cfg.data)
     model = build_run_model(cfg, splits, dev)
@@ -52,7 +53,6 @@ def evaluate(
     snapshots = obj.get("snapshots", []) if checkpoint == "latest" else []
     evaluation = evaluate_run_models(cfg, run_dir, splits, model, snapshots, suite, dev, log)
     atomic_write_json(run_dir / f"eval-{suite}.json", evaluation)
-    summary = read_summary(run_dir)
     evals = summary.setdefault("evaluations", {})
     evals[suite] = summary_fields(evaluation, suite) | {"checkpoint": checkpoint}
     strongest = max(evals, key=lambda s: SUITE_STRENGTH.get(s, -1))

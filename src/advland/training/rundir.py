@@ -12,7 +12,6 @@ runs/<name>/
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -23,7 +22,7 @@ import torch
 
 from advland.config import RunConfig, build_config, dump_yaml
 from advland.errors import UserError
-from advland.fileio import atomic_write_json, atomic_write_text
+from advland.fileio import atomic_write_json, atomic_write_text, read_json
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -71,15 +70,12 @@ def load_run_config(run_dir: Path) -> RunConfig:
 
 
 def read_summary(run_dir: Path) -> dict:
+    """summary.json with its checksum verified; {} while the run has none yet."""
     path = run_dir / "summary.json"
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(
-            f"'{path}' is corrupt ({e.msg}); delete it and rerun 'advland evaluate'"
-        ) from e
+    # a completed run's resume skips training and rewrites the whole summary
+    return read_json(path, rerun=f"run 'advland train --resume {run_dir}' to rebuild it")
 
 
 def environment(device: torch.device) -> dict:

@@ -1,0 +1,64 @@
+"""`advland reproduce ITEM`: regenerate one of the paper's figures or tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from advland.cli.common import print_table, sigterm_as_interrupt
+from advland.errors import UserError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="reproduce a figure or table of the paper (sweeps)")
+    p.add_argument("item", nargs="?", help="fig1 … fig15, table1, theory (see --list)")
+    p.add_argument("--scale", default="quick", help="quick (2-core CPU) | full (paper, GPU)")
+    p.add_argument("--out", default="reproduce", help="root folder shared by all items")
+    p.add_argument("--workers", type=int, default=2, help="training processes run at once")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="TAG=VALUE",
+        help="run only the runs with this tag, e.g. --only task=mnist-lenet (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--list", action="store_true", help="list the items and their cost")
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate every run's config; print the commands"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from advland.experiments.registry import RECIPES, get_recipe
+    from advland.experiments.runner import check_scale, dry_run, parse_only, reproduce
+
+    if args.list:
+        rows = [{"item": r.name, "quick": r.cost["quick"], "full": r.cost["full"], "what": r.title}
+                for r in RECIPES.values()]  # fmt: skip
+        print_table(rows)
+        return 0
+    if not args.item:
+        raise UserError("name an item to reproduce (e.g. 'advland reproduce fig4'), or --list")
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    recipe = get_recipe(args.item)
+    check_scale(args.scale)
+    root, only = Path(args.out), parse_only(args.only)
+    if args.dry_run:
+        lines = dry_run(recipe, args.scale, root, only)
+        print("\n".join(lines))
+        print(
+            f"dry run OK: {recipe.name} at scale {args.scale}, {len(lines)} jobs, nothing written"
+        )
+        return 0
+    sigterm_as_interrupt()
+    result = reproduce(recipe, args.scale, root, args.workers, only)
+    _print_result(result, root)
+    return 0 if not result["failed_jobs"] else 1
+
+
+def _print_result(result: dict, root: Path) -> None:
+    print(f"\n{result['item']} ({result['scale']}): {result['title']}")
+    for table in result["tables"]:
+        print_table([dict(zip(table["columns"], row, strict=True)) for row in table["rows"]])
+    for c in result["claims"]:
+        print(f"  [{c['verdict']}] {c['claim']} — {c['evidence']}")
+    runs = result["runs"]
+    print(f"runs: {runs}; wall {result['wall_s']:.0f}s; written to {root / result['item']}")

@@ -1,0 +1,1 @@
+"""Paper-reproduction recipes (`advland reproduce`) and the paper's items as data."""

@@ -1,0 +1,91 @@
+"""The units of work a recipe expands to: training runs and analyses, each a plain CLI call.
+
+A `TrainJob` is one `advland train` run (a Table-1 recipe from `configs/` plus `--set`
+overrides) and an `AnalysisJob` one `advland analyze` call. Both are plain command lines
+with their own output folders, so a sweep can also be split over machines by hand
+(`advland reproduce ITEM --dry-run` prints them). Run folders are named by the job's
+content, so recipes that need the same model (Fig. 2 and Fig. 3 both analyse the ε-sweep
+models) share one run instead of training it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advland.errors import UserError
+
+Tags = tuple[tuple[str, Any], ...]
+
+
+def configs_dir() -> Path:
+    """The recipes folder: $ADVLAND_CONFIGS, else `configs/` of this source checkout."""
+    env = os.environ.get("ADVLAND_CONFIGS")
+    path = Path(env) if env else Path(__file__).resolve().parents[3] / "configs"
+    if not path.is_dir():
+        raise UserError(
+            f"recipe folder '{path}' not found; run from an advland checkout or set "
+            "ADVLAND_CONFIGS to its configs/ folder"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training run: `configs/<config>` + `overrides`; `tags` label it for aggregation."""
+
+    config: str
+    overrides: tuple[str, ...]
+    tags: Tags
+
+    @property
+    def tag(self) -> dict[str, Any]:
+        return dict(self.tags)
+
+    @property
+    def key(self) -> str:
+        """Folder name: readable tags plus a hash of what defines the run."""
+        ident = json.dumps([self.config, sorted(self.overrides)])
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:10]
+        slug = "-".join(_short(k, v) for k, v in self.tags if k != "seed")
+        seed = self.tag.get("seed")
+        slug = f"{slug}-s{seed}" if seed is not None else slug
+        return f"{slug}-{digest}" if slug else digest
+
+    def config_path(self) -> Path:
+        return configs_dir() / self.config
+
+    def argv(self, run_dir: Path) -> list[str]:
+        sets = [a for o in (*self.overrides, f"name={self.key}") for a in ("--set", o)]
+        return ["train", "--config", str(self.config_path()), *sets, "--out", str(run_dir)]
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One `advland analyze` call; done when `out/<done>` exists (results are atomic)."""
+
+    name: str
+    argv: tuple[str, ...]
+    out: str  # relative to the reproduction root
+    done: str
+
+    def full_argv(self, root: Path) -> list[str]:
+        return [*self.argv, "--out", str(root / self.out)]
+
+    def is_done(self, root: Path) -> bool:
+        return (root / self.out / self.done).is_file()
+
+
+def _short(key: str, value: Any) -> str:
+    """A tag in a folder name: words as they are, numbers behind their key (lr0.001)."""
+    if isinstance(value, str):
+        return value
+    return f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+
+
+def run_dir_of(root: Path, job: TrainJob) -> Path:
+    return root / "runs" / job.key

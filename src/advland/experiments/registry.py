@@ -1,0 +1,46 @@
+"""Every reproducible item of the paper, by name, in the paper's order."""
+
+from __future__ import annotations
+
+import difflib
+
+from advland.errors import UserError
+from advland.experiments import (
+    items_dynamics,
+    items_hessian,
+    items_landscape,
+    items_schedulers,
+    items_similarity,
+    items_table1,
+    items_theory,
+)
+from advland.experiments.recipe import Recipe
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        items_dynamics.FIG1,
+        items_hessian.FIG2,
+        items_similarity.FIG3,
+        items_schedulers.FIG4,
+        items_theory.FIG5,
+        items_dynamics.FIG8,
+        items_hessian.FIG9,
+        items_similarity.FIG10,
+        items_dynamics.FIG11,
+        items_landscape.FIG12,
+        items_schedulers.FIG13,
+        items_schedulers.FIG14,
+        items_landscape.FIG15,
+        items_table1.TABLE1,
+        items_theory.THEORY,
+    )
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name in RECIPES:
+        return RECIPES[name]
+    close = difflib.get_close_matches(name, list(RECIPES), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UserError(f"unknown item '{name}'; choose one of {', '.join(RECIPES)}{hint}")

@@ -1,0 +1,126 @@
+"""`reproduce(item, scale)`: run a recipe's plan, summarise it, write the item's result.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from advland.errors import UserError
+from advland.experiments.recipe import SCALES, Context, Plan, Recipe
+from advland.experiments.stats import status_counts
+from advland.experiments.sweep import run_sweep, train_command
+from advland.fileio import atomic_write_json
+
+
+def check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise UserError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
+
+
+def parse_only(items: list[str]) -> dict[str, str]:
+    """`--only task=mnist-lenet` (repeatable) → {"task": "mnist-lenet"}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(
+                f"--only '{item}' must look like tag=value, e.g. --only task=mnist-lenet"
+            )
+        out[key] = value
+    return out
+
+
+def select(plan: Plan, only: dict[str, str]) -> Plan:
+    """The part of `plan` whose runs carry every tag in `only` (values compared as text)."""
+    if not only:
+        return plan
+    keep = tuple(j for j in plan.train if all(str(j.tag.get(k)) == v for k, v in only.items()))
+    if not keep:
+        tags = sorted({f"{k}={v}" for j in plan.train for k, v in j.tags})
+        raise UserError(f"--only {only} matches no run; tags in this item: {', '.join(tags)}")
+    keys = {j.key for j in keep}
+    analyses = tuple(a for a in plan.analyses if any(k in a.name for k in keys))
+    return dataclasses.replace(plan, train=keep, analyses=analyses)
+
+
+def make_plan(recipe: Recipe, scale: str, root: Path, only: dict[str, str]) -> Plan:
+    check_scale(scale)
+    return select(recipe.plan(scale, root), only)
+
+
+def dry_run(
+    recipe: Recipe, scale: str, root: Path, only: dict[str, str] | None = None
+) -> list[str]:
+    """Validate every run's config (as `advland train` would) and list the commands."""
+    from advland.config import build_config
+
+    plan = make_plan(recipe, scale, root, only or {})
+    lines = []
+    for job in plan.train:
+        build_config(job.config_path(), [*job.overrides, f"name={job.key}"])
+        lines.append("advland " + " ".join(train_command(root, job)))
+    lines += ["advland " + " ".join(a.full_argv(root)) for a in plan.analyses]
+    return lines
+
+
+def reproduce(
+    recipe: Recipe,
+    scale: str,
+    root: Path,
+    workers: int,
+    only: dict[str, str] | None = None,
+    log=None,
+) -> dict:
+    """Run (or resume) everything `recipe` needs at `scale` under `root`; returns result.json."""
+    dry_run(recipe, scale, root, only)  # refuse a bad recipe before training anything
+    start = time.perf_counter()
+    plan = make_plan(recipe, scale, root, only or {})
+    outcomes = run_sweep(root, plan.train, plan.analyses, workers, log)
+    out = root / recipe.name
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(root=root, out=out, scale=scale, plan=plan)
+    summary = recipe.summarize(ctx)
+    failed = [o for o in outcomes if o.status == "failed"]
+    result = {
+        "item": recipe.name,
+        "title": recipe.title,
+        "claim": recipe.claim,
+        "scale": scale,
+        "settings": {**plan.settings, **({"only": only} if only else {})},
+        "seeds": list(plan.seeds),
+        "figures": [f"{f}.png" for f in summary.figures],
+        "tables": summary.tables,
+        "claims": summary.claims,
+        "runs": status_counts(ctx.runs()),
+        "failed_jobs": [{"job": o.name, "last_line": o.detail} for o in failed],
+        "wall_s": round(time.perf_counter() - start, 1),
+        "compute_s": round(sum(o.seconds for o in outcomes), 1),
+        "hardware": hardware(),
+        "versions": versions(),
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    atomic_write_json(out / "result.json", result)
+    return result
+
+
+def hardware() -> dict:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "gpu": gpu}
+
+
+def versions() -> dict:
+    import torch
+
+    import advland
+
+    return {
+        "advland": advland.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,104 @@
+"""Sweeps run real `advland` processes: finished runs are skipped, killed ones resumed,
+diverged ones reported (not fatal), and `reproduce` + `report` work end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from advland.experiments import items_dynamics, items_hessian
+from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
+from advland.experiments.recipe import Plan, Recipe
+from advland.experiments.runner import reproduce
+from advland.experiments.sweep import run_sweep
+from advland.fileio import read_jsonl
+from support import run_cli
+
+TINY = (
+    "data.name=mnist-5k",
+    "data.train_limit=300",
+    "data.test_limit=100",
+    "data.val_size=0",
+    "train.val_every=0",
+    "model.width=1",
+    "attack.steps=2",
+    "train.batch_size=100",
+    "eval.batch_size=100",
+    "train.epochs=2",
+)
+
+
+def job(eps: float, seed: int = 0, *extra: str) -> TrainJob:
+    sets = (*TINY, f"attack.eps={eps}", f"attack.step_size={eps / 4 or 0.01}", *extra)
+    return TrainJob("quickstart.yaml", (*sets, f"train.seed={seed}"),
+                    (("task", "mnist"), ("eps", eps), ("seed", seed)))  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # 2 workers × 1 thread, whatever the host
+
+
+def test_sweep_skips_finished_runs_and_reports_divergence(tmp_path):
+    diverging = job(0.0, 0, "optim.name=sgd", "optim.lr=1e30", "train.dynamics=off")
+    jobs = [job(0.1), diverging]
+    lines: list[str] = []
+    first = {o.name: o.status for o in run_sweep(tmp_path, jobs, [], 2, lines.append)}
+    assert first == {jobs[0].key: "completed", diverging.key: "diverged"}
+    assert any("ETA" in line for line in lines)  # progress lines with an ETA
+    again = run_sweep(tmp_path, jobs, [], 2, lines.append)
+    assert {o.status for o in again} == {"completed", "diverged"}
+    assert all(o.seconds == 0.0 and o.detail == "already finished" for o in again)
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    j = job(0.1)
+    monkeypatch.setenv("ADVLAND_FAULT", "metrics.jsonl:2")  # SIGKILL writing epoch 2
+    (out,) = run_sweep(tmp_path, [j], [], 1, lambda s: None)
+    assert out.status == "failed"
+    run = run_dir_of(tmp_path, j)
+    assert not (run / "summary.json").exists()
+    monkeypatch.delenv("ADVLAND_FAULT")
+    (out,) = run_sweep(tmp_path, [j], [], 1, lambda s: None)
+    assert out.status == "completed"
+    log = (tmp_path / "logs" / f"{j.key}.log").read_text()
+    assert f"train --resume {run}" in log
+    assert [m["epoch"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2]
+
+
+def _small_hessian(job: AnalysisJob) -> AnalysisJob:
+    """The recipe's own Hessian job, on a smaller problem (top 5 on 64 examples)."""
+    small = ("--set", "subset_size=64", "--set", "num_random_models=2", "--set", "k=5")
+    return dataclasses.replace(job, argv=(*job.argv, *small))
+
+
+def test_reproduce_and_report_end_to_end(tmp_path):
+    runs = (job(0.0, 0, "train.dynamics=all"), job(0.3, 0, "train.dynamics=all"))
+
+    def plan(scale: str, root: Path) -> Plan:
+        hessian = tuple(_small_hessian(items_hessian.hessian_job(root, j, scale)) for j in runs)
+        return Plan(train=runs, analyses=hessian, settings={"window": 3}, seeds=(0,))
+
+    def summarize(ctx):
+        a, b = items_dynamics.FIG8.summarize(ctx), items_hessian.FIG9.summarize(ctx)
+        return type(a)(a.figures + b.figures, a.tables + b.tables, a.claims + b.claims)
+
+    recipe = Recipe("fig9", "tiny", "claim", plan, summarize, {"quick": "-", "full": "-"})
+    result = reproduce(recipe, "quick", tmp_path, workers=2, log=lambda s: None)
+    assert result["runs"] == {"total": 2, "completed": 2, "diverged": 0, "failed": 0}
+    assert result["failed_jobs"] == []
+    assert len(result["claims"]) == 5 and {c["verdict"] for c in result["claims"]} <= {
+        "reproduced", "not reproduced"}  # fmt: skip
+    for fig in result["figures"]:
+        assert (tmp_path / "fig9" / fig).stat().st_size > 1000
+    on_disk = json.loads((tmp_path / "fig9" / "result.json").read_text())
+    assert on_disk["claims"] == result["claims"]
+    assert len(on_disk["tables"][0]["rows"]) == 2  # one spectrum per ε
+    proc = run_cli("report", str(tmp_path), check=True)
+    assert "report.html" in proc.stdout
+    md = (tmp_path / "report.md").read_text()
+    assert "fig9" in md and "not run" in md  # the other items are listed as not run
