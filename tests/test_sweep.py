@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,9 @@ from advland.experiments import items_dynamics, items_hessian
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
 from advland.experiments.recipe import Plan, Recipe
 from advland.experiments.runner import reproduce
-from advland.experiments.sweep import run_sweep
+from advland.experiments.sweep import run_sweep, train_command
 from advland.fileio import read_jsonl
-from support import run_cli
+from support import cli_env, run_cli
 
 TINY = (
     "data.name=mnist-5k",
@@ -55,19 +59,38 @@ def test_sweep_skips_finished_runs_and_reports_divergence(tmp_path):
     assert all(o.seconds == 0.0 and o.detail == "already finished" for o in again)
 
 
-def test_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
-    j = job(0.1)
-    monkeypatch.setenv("ADVLAND_FAULT", "metrics.jsonl:2")  # SIGKILL writing epoch 2
-    (out,) = run_sweep(tmp_path, [j], [], 1, lambda s: None)
-    assert out.status == "failed"
+SWEEP_SCRIPT = """
+import json, sys
+from pathlib import Path
+from advland.cli.common import sigterm_as_interrupt
+from advland.experiments.jobs import TrainJob
+from advland.experiments.sweep import run_sweep, train_command
+sigterm_as_interrupt()
+job = TrainJob("quickstart.yaml", tuple(sys.argv[3:]), tuple(map(tuple, json.loads(sys.argv[2]))))
+try:
+    run_sweep(Path(sys.argv[1]), [job], [], 1)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_interrupted_sweep_stops_its_runs_and_resumes_them(tmp_path):
+    j = job(0.1, 0, "train.epochs=30")
+    cmd = [sys.executable, "-c", SWEEP_SCRIPT, str(tmp_path), json.dumps(j.tags), *j.overrides]
+    # Started like `nohup advland reproduce … &`: SIGINT ignored, so the sweep must use SIGTERM.
+    sweep = subprocess.Popen(cmd, env=cli_env(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
     run = run_dir_of(tmp_path, j)
-    assert not (run / "summary.json").exists()
-    monkeypatch.delenv("ADVLAND_FAULT")
-    (out,) = run_sweep(tmp_path, [j], [], 1, lambda s: None)
-    assert out.status == "completed"
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints" / "latest.pt").exists():
+        assert time.monotonic() < deadline and sweep.poll() is None, "the run never checkpointed"
+        time.sleep(0.5)
+    sweep.send_signal(signal.SIGTERM)
+    assert sweep.wait(timeout=120) == 130
     log = (tmp_path / "logs" / f"{j.key}.log").read_text()
-    assert f"train --resume {run}" in log
-    assert [m["epoch"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2]
+    assert "interrupted; resume with" in log  # the run itself stopped cleanly
+    done = [m["epoch"] for m in read_jsonl(run / "metrics.jsonl")]
+    assert 1 <= len(done) < 30 and not (run / "summary.json").exists()
+    assert train_command(tmp_path, j) == ["train", "--resume", str(run)]  # resumed, not restarted
 
 
 def _small_hessian(job: AnalysisJob) -> AnalysisJob:

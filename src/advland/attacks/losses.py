@@ -7,13 +7,12 @@ log-mean-probabilities, for which ``ce`` is exactly −log(mean probability).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from advland.errors import UserError
+from advland.errors import UserError, lookup
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,8 +53,4 @@ LOSSES: dict[str, LossFn] = {"ce": cross_entropy, "dlr": dlr, "cw": margin}
 
 
 def get_loss(name: str) -> LossFn:
-    if name in LOSSES:
-        return LOSSES[name]
-    close = difflib.get_close_matches(name, list(LOSSES), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UserError(f"unknown attack loss '{name}'; choose one of {', '.join(LOSSES)}{hint}")
+    return lookup("attack loss", name, LOSSES)

@@ -7,7 +7,6 @@ Every attack is called as ``attack(model, x, y, threat, *, generator=…, model_
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from functools import partial
 
@@ -16,7 +15,7 @@ import torch
 from advland.attacks.apgd import apgd
 from advland.attacks.fgsm import fgsm
 from advland.attacks.pgd import pgd
-from advland.errors import UserError
+from advland.errors import lookup
 
 Attack = Callable[..., torch.Tensor]
 
@@ -33,8 +32,4 @@ def list_attacks() -> list[str]:
 
 
 def get_attack(name: str) -> Attack:
-    if name in ATTACKS:
-        return ATTACKS[name]
-    close = difflib.get_close_matches(name, list(ATTACKS), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UserError(f"unknown attack '{name}'; choose one of {', '.join(list_attacks())}{hint}")
+    return lookup("attack", name, ATTACKS, list_attacks())

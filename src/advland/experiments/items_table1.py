@@ -2,7 +2,7 @@
 without periodic resets (PAS, a 3-snapshot ensemble), mean ± std over seeds.
 
 full: the 15 recipes in `configs/` (appendix C.1), 3 seeds each. quick: MNIST rows as in
-Fig. 4's quick sweep at Adam 1e-3 (the runs are shared), 2 seeds; CIFAR-10 rows with VGG /
+Fig. 4's quick sweep at Adam 1e-3 (the runs are shared; LeNet w=4, ε = 0.3), 2 seeds; CIFAR-10 rows with VGG /
 ResNet18 at w=1 on 2,000 CIFAR-10 images for 8 epochs (PAS periods [0, 4, 6, 8]), which
 needs the CIFAR-10 download. `--only task=mnist-lenet` runs the MNIST rows alone.
 """

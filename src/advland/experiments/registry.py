@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-
-from advland.errors import UserError
+from advland.errors import lookup
 from advland.experiments import (
     items_dynamics,
     items_hessian,
@@ -39,8 +37,4 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get_recipe(name: str) -> Recipe:
-    if name in RECIPES:
-        return RECIPES[name]
-    close = difflib.get_close_matches(name, list(RECIPES), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UserError(f"unknown item '{name}'; choose one of {', '.join(RECIPES)}{hint}")
+    return lookup("item", name, RECIPES)

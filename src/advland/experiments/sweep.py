@@ -125,11 +125,14 @@ _LIVE_LOCK = threading.Lock()
 
 
 def _interrupt_children() -> None:
-    """Forward the interrupt: each running `advland` stops as on Ctrl-C, keeping its checkpoint."""
+    """Forward the interrupt: each running `advland` stops as on Ctrl-C, keeping its checkpoint.
+
+    SIGTERM, not SIGINT: a sweep started in the background (`nohup … &`) passes an ignored
+    SIGINT on to its children, while every `advland` command treats SIGTERM as Ctrl-C."""
     with _LIVE_LOCK:
         procs = list(_LIVE)
     for p in procs:
-        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGTERM)
     for p in procs:
         try:
             p.wait(timeout=120)
