@@ -21,6 +21,7 @@ from advland.training.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
+from benchmarks.common import machine, table
 
 
 def epoch_seconds(cfg, splits, mode: str) -> float:
@@ -39,14 +40,9 @@ def epoch_seconds(cfg, splits, mode: str) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--out")
-    args = ap.parse_args()
-    repeats = args.repeats or (3 if args.quick else 5)
-    width = 4 if args.quick else 16
+def run(quick: bool = False, repeats: int | None = None) -> dict:
+    repeats = repeats or (3 if quick else 5)
+    width = 4 if quick else 16
     cfg = build_config("configs/quickstart.yaml", [
         f"model.width={width}", "data.train_limit=1024", "data.val_size=0", "train.val_every=0",
     ])  # fmt: skip
@@ -56,17 +52,38 @@ def main() -> None:
         for mode in times:  # interleaved so drift in machine load hits both alike
             times[mode].append(epoch_seconds(cfg, splits, mode))
     med = {m: statistics.median(v) for m, v in times.items()}
-    overhead = med["all"] / med["off"] - 1
-    print(
-        f"LeNet w={width}, 1024 mnist-5k digits, PGD-{cfg.attack.steps}, batch "
-        f"{cfg.train.batch_size}, {torch.get_num_threads()} threads, {repeats} repeats"
+    return {
+        "benchmark": "dynamics", "config": to_dict(cfg), "width": width, "repeats": repeats,
+        "machine": machine(), "times": times, "overhead": med["all"] / med["off"] - 1,
+    }  # fmt: skip
+
+
+def report(result: dict) -> str:
+    cfg, times = result["config"], result["times"]
+    out = [
+        f"LeNet w={result['width']}, 1024 mnist-5k digits, PGD-{cfg['attack']['steps']}, batch "
+        f"{cfg['train']['batch_size']}, {result['machine']['threads']} threads, "
+        f"{result['repeats']} repeats (wall s per epoch)"
+    ]
+    rows = [[m, statistics.median(v), min(v), max(v)] for m, v in times.items()]
+    out.append(table(["dynamics", "median s", "min s", "max s"], rows, ".3f"))
+    out.append(
+        f"  overhead of recording every minibatch: {100 * result['overhead']:+.2f}% (target < 5%)"
     )
-    print(f"{'dynamics':<10}{'median s':>10}{'min s':>10}{'max s':>10}")
-    for m, v in times.items():
-        print(f"{m:<10}{med[m]:>10.3f}{min(v):>10.3f}{max(v):>10.3f}")
-    print(f"overhead of recording every minibatch: {100 * overhead:+.2f}% (target < 5%)")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    result = run(args.quick, args.repeats)
+    print(report(result))
     if args.out:
-        atomic_write_json(args.out, {"config": to_dict(cfg), "times": times, "overhead": overhead})
+        atomic_write_json(args.out, result)
+    return result
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
 """Benchmark: 2-D adversarial loss surface, batched (vmap) vs one grid point at a time.
 
-    python -m benchmarks.bench_surface [--quick] [--out FILE] [--threads N] [--device D]
+    python -m benchmarks.bench_surface [--quick] [--out FILE] [--threads 1 2] [--device D]
 
 LeNet (paper Table 2) on MNIST-shaped inputs (1×28×28 in [0,1], synthetic: speed does not
 depend on pixel values), the same grid, directions, data and PGD settings for both paths.
-Reports grid points per second, the speed-up (target ≥ 2× on CPU) and the largest
-difference between the two grids (same computation; float32 sign flips in PGD's ascent
-direction may move a point by ~1e-4). Writes the numbers as JSON to --out.
+Both paths run interleaved (median of repeats), at each CPU thread count given (default 1
+and 2, in one process). Reports grid points per second (from CPU time at one thread, where
+it is robust to other jobs on the machine; wall time otherwise), the speed-up (target ≥ 2×
+on CPU) and the largest difference between the two grids (same computation; float32 sign
+flips in PGD's ascent direction may move a point by ~1e-4). Writes JSON to --out.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import time
+import contextlib
+import functools
+import io
 from dataclasses import asdict
 
 import numpy as np
@@ -23,6 +26,7 @@ from advland.analysis.surface import SurfaceConfig, loss_surface
 from advland.device import pick_device
 from advland.fileio import atomic_write_json
 from advland.models import build_model
+from benchmarks.common import interleaved, machine, ratio_clock, stats, table
 
 SETTINGS = {
     # quick: ~1 min on 2 CPU cores; full: a Fig.-12-like grid on a GPU
@@ -39,77 +43,109 @@ def surface_config(s: dict, mode: str) -> SurfaceConfig:
     )  # fmt: skip
 
 
-def _timed(model, x, y, cfg: SurfaceConfig, device: torch.device) -> tuple[float, np.ndarray]:
-    if device.type == "cuda":
-        torch.cuda.synchronize()  # host-device sync: time only this surface
-    start = time.perf_counter()
-    res = loss_surface(model, (x, y), cfg)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, res.loss
+def _surface(model, x, y, cfg: SurfaceConfig, out: dict) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):  # loss_surface prints a summary table
+        out[cfg.mode] = loss_surface(model, (x, y), cfg).loss
 
 
-def run(quick: bool, device: torch.device, repeats: int = 3, **overrides) -> dict:
+def measure(quick: bool, device: torch.device, repeats: int, **overrides) -> dict:
+    """Both paths on the same grid, interleaved; medians of `repeats` timed runs."""
     s = {**SETTINGS["quick" if quick else "full"], **{k: v for k, v in overrides.items() if v}}
     torch.manual_seed(0)
     model = build_model("lenet", width=s["width"]).to(device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(s["examples"], 1, 28, 28, generator=g).to(device)
     y = torch.randint(0, 10, (s["examples"],), generator=g).to(device)
-    warm = SurfaceConfig(a1=(-1, 1), n1=2, a2=None, eps=(0.3,), steps=1, step_size=0.01)
-    for mode in ("vmap", "loop"):  # first-call costs (kernel selection, allocator) excluded
-        loss_surface(model, (x[:4], y[:4]), SurfaceConfig(**{**asdict(warm), "mode": mode}))
-    times, grids = {"vmap": [], "loop": []}, {}
-    for _ in range(repeats):  # interleaved, best of `repeats`: robust to a shared machine
-        for mode in ("vmap", "loop"):
-            seconds, grids[mode] = _timed(model, x, y, surface_config(s, mode), device)
-            times[mode].append(seconds)
+    grids: dict = {}
+    contenders = {
+        mode: functools.partial(_surface, model, x, y, surface_config(s, mode), grids)
+        for mode in ("vmap", "loop")
+    }
+    # first calls (kernel selection, allocator) are the untimed warm-up round
+    times = interleaved(contenders, repeats, device=device)
+    clock = ratio_clock(device)
     points = grids["vmap"].size
     rows = [
-        {"mode": m, "points": points, "seconds": min(t), "seconds_all": t,
-         "points_per_s": points / min(t)}
-        for m, t in times.items()
+        {"mode": m, "points": points, "seconds": stats(times["wall"][m]),
+         "cpu_seconds": stats(times["cpu"][m]),
+         "points_per_s": points / stats(times[clock][m])["median"]}
+        for m in contenders
     ]  # fmt: skip
-    ratio = rows[0]["points_per_s"] / rows[1]["points_per_s"]
     return {
-        "benchmark": "bench_surface",
+        "threads": torch.get_num_threads(),
+        "clock": clock,
+        "rows": rows,
+        "speedup_vmap_over_loop": rows[0]["points_per_s"] / rows[1]["points_per_s"],
+        "max_abs_loss_diff": float(np.abs(grids["vmap"] - grids["loop"]).max()),
+        "settings": s,
+    }
+
+
+def run(
+    quick: bool = False,
+    device: torch.device | None = None,
+    repeats: int = 3,
+    threads: tuple[int, ...] = (1, 2),
+    **overrides,
+) -> dict:
+    """The measurement at each CPU thread count in `threads` (one run on a GPU)."""
+    device = device or pick_device("auto")
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for n in threads if device.type == "cpu" else (before,):
+            torch.set_num_threads(n)
+            results.append(measure(quick, device, repeats, **overrides))
+    finally:
+        torch.set_num_threads(before)
+    s = results[0]["settings"]
+    return {
+        "benchmark": "surface",
         "scale": "quick" if quick else "full",
         "settings": s,
         "repeats": repeats,
         "config": asdict(surface_config(s, "vmap")),
         "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "rows": rows,
-        "speedup_vmap_over_loop": ratio,
-        "max_abs_loss_diff": float(np.abs(grids["vmap"] - grids["loop"]).max()),
+        "machine": machine(),
+        "by_threads": results,
     }
+
+
+def report(result: dict) -> str:
+    s = result["settings"]
+    out = [f"LeNet w={s['width']} on {result['device']}, {s['examples']} examples, "
+           f"{s['n']}x{s['n']} grid, PGD-{s['steps']} at every point, {s['points_per_batch']} "
+           f"points per vmapped call, median of {result['repeats']}"]  # fmt: skip
+    rows = []
+    for r in result["by_threads"]:
+        for row in r["rows"]:
+            rows.append([r["threads"], row["mode"], row["seconds"]["median"],
+                         row["seconds"]["min"], row["seconds"]["max"],
+                         row["cpu_seconds"]["median"], row["points_per_s"]])  # fmt: skip
+    heads = ["threads", "mode", "median s", "min s", "max s", "CPU s", "points/s"]
+    out.append(table(heads, rows, ".2f"))
+    for r in result["by_threads"]:
+        out.append(f"  {r['threads']} thread(s): speed-up vmap/loop {r['speedup_vmap_over_loop']:.2f}x "
+                   f"({r['clock']} time; target >= 2x on CPU), max |dloss| "
+                   f"{r['max_abs_loss_diff']:.1e}")  # fmt: skip
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small grid/model for a CPU (~1 min)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per mode (best kept)")
-    for name in ("width", "examples", "n", "steps", "points_per_batch", "batch_size"):
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per mode (median kept)")
+    keys = ("width", "examples", "n", "steps", "points_per_batch", "batch_size")
+    for name in keys:
         ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    keys = ("width", "examples", "n", "steps", "points_per_batch", "batch_size")
     overrides = {k: getattr(args, k) for k in keys}
-    result = run(args.quick, pick_device(args.device), args.repeats, **overrides)
-    print(f"\nLeNet-{result['settings']['width']} on {result['device']}, "
-          f"{result['threads']} threads, {result['settings']['examples']} examples, "
-          f"PGD-{result['settings']['steps']}")  # fmt: skip
-    print(f"{'mode':<6} {'points':>7} {'best s':>9} {'points/s':>10}")
-    for r in result["rows"]:
-        print(f"{r['mode']:<6} {r['points']:>7} {r['seconds']:>9.2f} {r['points_per_s']:>10.2f}")
-    print(f"speed-up vmap/loop: {result['speedup_vmap_over_loop']:.2f}x (target >= 2x on CPU); "
-          f"max |Δloss| = {result['max_abs_loss_diff']:.2e}")  # fmt: skip
+    device = pick_device(args.device)
+    result = run(args.quick, device, args.repeats, tuple(args.threads), **overrides)
+    print(report(result))
     if args.out:
         atomic_write_json(args.out, result)
     return result

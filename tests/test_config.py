@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from advland.config import RunConfig, apply_overrides, build_config, dump_yaml, from_dict, to_dict
 from advland.errors import UserError
+from advland.training.setup import Perf, resolve_perf
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 
@@ -92,6 +94,9 @@ def test_paper_table1_settings():
         (["optim.nesterov=maybe"], "must be true or false"),
         (["eps_schedule.kind=linear", "eps_schedule.eps_max=0"], "eps_max=0.0 must be > 0"),
         (["noequals"], "must look like key=value"),
+        (["perf.amp=fp16"], "perf.amp='fp16' is not one of auto, off, bf16"),
+        (["perf.amp=on"], "perf.amp='on' is not one of"),
+        (["perf.compile=maybe"], "perf.compile='maybe' is not one of auto, on, off"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):
@@ -119,3 +124,18 @@ def test_missing_and_invalid_files(tmp_path):
     lst.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="mapping"):
         build_config(lst)
+
+
+def test_perf_switches_resolve_per_device(tmp_path):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = build_config("configs/quickstart.yaml")
+    assert resolve_perf(auto, cpu) == Perf(channels_last=True)  # the CPU default: NHWC only
+    assert resolve_perf(auto, cuda) == Perf(amp=torch.bfloat16, channels_last=True, compile=True)
+    on = build_config(None, ["perf.amp=bf16", "perf.channels_last=on", "perf.compile=on"])
+    assert on.perf.channels_last == "on"  # YAML reads `on` as true: kept as the word
+    assert resolve_perf(on, cpu) == Perf(amp=torch.bfloat16, channels_last=True, compile=True)
+    off = build_config(None, ["perf.amp=off", "perf.channels_last=off", "perf.compile=off"])
+    assert resolve_perf(off, cuda) == Perf()
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(on))
+    assert build_config(path) == on

@@ -91,6 +91,17 @@ def test_hvp_matches_dense_hessian(problem, method, batch_size):
     assert op.dtype == torch.float64
 
 
+@pytest.mark.parametrize("method", ["func", "autograd"])
+def test_matmat_is_one_matvec_per_row(problem, method):
+    model, x, y, H, _ = problem
+    op = HessianOperator(model, x, y, batch_size=24, method=method)
+    block = torch.randn(5, op.dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert torch.allclose(op.matmat(block), block @ H, rtol=0, atol=1e-12)
+    assert op.num_hvps == 5
+    dense = DenseOperator(H)
+    assert torch.allclose(dense.matmat(block), block @ H) and dense.num_hvps == 5
+
+
 def test_lanczos_top20_matches_eigvalsh(problem):
     model, x, y, H, ref = problem
     op = HessianOperator(model, x, y, method="autograd")  # lower overhead on tiny nets

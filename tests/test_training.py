@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from advland import build_config, evaluate, train
-from advland.fileio import read_jsonl
-from advland.training.checkpoint import load_file
+from advland.fileio import read_json, read_jsonl
+from advland.models import build_model
+from advland.training.checkpoint import Generators, load_file
+from advland.training.loop import train_step
+from advland.training.setup import build_optimizer, resolve_perf
 
 
 def test_pas_run_directory_contract(tmp_path, tiny_overrides):
@@ -42,7 +45,7 @@ def test_pas_run_directory_contract(tmp_path, tiny_overrides):
     env = json.loads((run / "env.json").read_text())
     assert env["torch"] == torch.__version__ and "command" in env
 
-    summary = json.loads((run / "summary.json").read_text())
+    summary = read_json(run / "summary.json")  # verifies and strips the file's checksum
     assert summary == s
     assert summary["status"] == "completed"
     for key in ("clean_error", "robust_error", "attack"):
@@ -125,3 +128,32 @@ def test_evaluate_standard_never_below_quick(tmp_path, tiny_overrides):
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["suite"] == "standard" and summary["robust_error"] == res["robust_error"]
     assert set(summary["evaluations"]) == {"standard"}
+
+
+def test_gpu_speed_switches_run_on_cpu_deterministically(tiny_overrides):
+    """bf16 autocast + channels_last (the CUDA defaults) forced on the CPU: one training step
+    runs, updates the weights, and is reproducible (what exact resume relies on)."""
+    cfg = build_config("configs/quickstart.yaml", [*tiny_overrides, "model.width=1"])
+    perf = resolve_perf(
+        build_config(None, ["perf.amp=bf16", "perf.channels_last=on"]), torch.device("cpu")
+    )
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model("lenet", width=1).to(memory_format=torch.channels_last)
+        before = [p.detach().clone() for p in model.parameters()]
+        opt = build_optimizer(model, cfg)
+        loss, logits = train_step(cfg, model, opt, x, y, 0.3, Generators.seeded(0), perf=perf)
+        assert torch.isfinite(loss) and logits.shape == (8, 10)
+        assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_training_with_speed_switches_on_completes(tmp_path, tiny_overrides):
+    over = ["train.epochs=1", "perf.amp=bf16", "perf.channels_last=on"]
+    cfg = build_config("configs/quickstart.yaml", [*tiny_overrides, *over])
+    s = train(cfg, tmp_path / "run")
+    assert s["status"] == "completed" and 0 <= s["clean_error"] <= s["robust_error"] <= 100

@@ -95,6 +95,18 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class PerfConfig:
+    """Speed switches of the training loop; "auto" = on with CUDA, off on the CPU.
+
+    The CPU defaults reproduce earlier runs bit for bit; evaluation always runs in fp32.
+    """
+
+    amp: str = "auto"  # auto | off | bf16: bf16 autocast for the training attack and update
+    channels_last: str = "auto"  # auto | on | off: NHWC model and inputs
+    compile: str = "auto"  # auto | on | off: torch.compile; static shapes (last batch dropped)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "run"
     device: str = "auto"
@@ -106,6 +118,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -120,7 +133,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.dynamics": ("off", "all", "first-last"),
     "eval.suite": ("quick", "standard"),
     "data.augment": ("auto", "none", "crop-flip"),
+    "perf.amp": ("auto", "off", "bf16"),
+    "perf.channels_last": ("auto", "on", "off"),
+    "perf.compile": ("auto", "on", "off"),
 }
+
+ON_OFF = ("perf.amp", "perf.channels_last", "perf.compile")  # YAML booleans read as on/off
 
 NON_NEGATIVE = (
     "attack.eps",
@@ -216,6 +234,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool) and path in ON_OFF:
+            return "on" if value else "off"  # YAML 1.1 reads on/off (and yes/no) as booleans
         raise UserError(f"'{path}' must be a string, got {value!r}")
     return value
 
@@ -256,6 +276,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+            value = raw.strip()  # YAML 1.1 reads off/on/yes/no as booleans: keep the word
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:

@@ -75,8 +75,9 @@ def lanczos(
     power-iteration budget). tol: relative residual ‖Hy − θy‖ ≤ tol·|θ| per pair, with |θ|
     floored at √eps·‖T‖ so that (near-)zero eigenvalues can converge. ncv: basis size
     (default min(n, max(2k+1, k+32))). measure: re-measure each residual with one extra
-    product (else the recurrence estimate is reported). `converged` is the solver's test on
-    the estimate. `iterations` counts products; `restarts` counts thick restarts.
+    product, all k in one batched call when `op` has `matmat` (else the recurrence estimate
+    is reported). `converged` is the solver's test on the estimate. `iterations` counts
+    products; `restarts` counts thick restarts.
     """
     n = op.dim
     m = ncv if ncv is not None else min(n, max(2 * k + 1, k + 32))

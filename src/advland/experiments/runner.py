@@ -12,7 +12,7 @@ from pathlib import Path
 from advland.errors import UserError
 from advland.experiments.recipe import SCALES, Context, Plan, Recipe
 from advland.experiments.stats import status_counts
-from advland.experiments.sweep import run_sweep, train_command
+from advland.experiments.sweep import job_seconds, run_sweep, train_command
 from advland.fileio import atomic_write_json
 
 
@@ -98,7 +98,7 @@ def reproduce(
         "runs": status_counts(ctx.runs()),
         "failed_jobs": [{"job": o.name, "last_line": o.detail} for o in failed],
         "wall_s": round(time.perf_counter() - start, 1),
-        "compute_s": round(sum(o.seconds for o in outcomes), 1),
+        "compute_s": round(item_seconds(root, plan), 1),
         "hardware": hardware(),
         "versions": versions(),
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -107,11 +107,29 @@ def reproduce(
     return result
 
 
+def item_seconds(root: Path, plan: Plan) -> float:
+    """Wall seconds of every job this item needs, whichever sweep ran them: its cost from
+    scratch with one worker (shared runs count for each item that uses them)."""
+    names = [j.key for j in plan.train] + [a.name for a in plan.analyses]
+    return sum(job_seconds(root, n) for n in names)
+
+
 def hardware() -> dict:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "gpu": gpu}
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "gpu": gpu}
+
+
+def _cpu_name() -> str:
+    # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the model.
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def versions() -> dict:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
+from advland.fileio import atomic_write_json, read_json
 from advland.training.rundir import read_summary
 
 FINISHED = ("completed", "diverged", "sanity-failed")
@@ -75,7 +76,8 @@ def _train_task(root: Path, job: TrainJob) -> Callable[[int], Outcome]:
         start = time.perf_counter()
         code, tail = _call(train_command(root, job), root / "logs" / f"{job.key}.log", threads)
         status = train_status(root, job) or "failed"
-        return Outcome(job.key, status, time.perf_counter() - start, "" if code == 0 else tail)
+        seconds = add_job_seconds(root, job.key, time.perf_counter() - start)
+        return Outcome(job.key, status, seconds, "" if code == 0 else tail)
 
     return task
 
@@ -87,9 +89,22 @@ def _analysis_task(root: Path, job: AnalysisJob) -> Callable[[int], Outcome]:
         start = time.perf_counter()
         code, tail = _call(job.full_argv(root), root / "logs" / f"{job.name}.log", threads)
         status = "completed" if code == 0 and job.is_done(root) else "failed"
-        return Outcome(job.name, status, time.perf_counter() - start, tail if code else "")
+        seconds = add_job_seconds(root, job.name, time.perf_counter() - start)
+        return Outcome(job.name, status, seconds, tail if code else "")
 
     return task
+
+
+def job_seconds(root: Path, name: str) -> float:
+    """Wall seconds spent on job `name` over all the sweeps that ran it (resumes added up)."""
+    path = root / "logs" / f"{name}.time.json"
+    return float(read_json(path)["seconds"]) if path.is_file() else 0.0
+
+
+def add_job_seconds(root: Path, name: str, seconds: float) -> float:
+    total = job_seconds(root, name) + seconds
+    atomic_write_json(root / "logs" / f"{name}.time.json", {"seconds": round(total, 2)})
+    return seconds
 
 
 def _run_all(todo, workers: int, log, phase: str) -> list[Outcome]:

@@ -4,6 +4,12 @@ One epoch = for every minibatch: ε_t and lr_t from the stateless schedules, PGD
 (model in eval mode by default, step size scaled with ε_t), one optimizer step on the
 adversarial batch. After every epoch: validation at the TARGET ε on the held-out split,
 a metrics line, a PAS snapshot at period ends, and an atomic resumable checkpoint.
+
+Speed switches (`cfg.perf`, resolved by `setup.resolve_perf`; on by default with CUDA only):
+bf16 autocast for the attack and the update (validation and evaluation stay fp32),
+channels_last model and batches, torch.compile with ε and step size passed as tensors and
+the last partial batch dropped (static shapes). With all off (the CPU default) a step is
+exactly the plain eager computation, so earlier runs are reproduced bit for bit.
 """
 
 from __future__ import annotations
@@ -44,14 +50,17 @@ from advland.training.evaluate import robust_evaluate
 from advland.training.report import evaluate_run_models, failed_errors, summary_fields
 from advland.training.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
 from advland.training.setup import (
+    Perf,
     build_optimizer,
     build_run_model,
     eps_schedule,
     lr_schedule,
+    resolve_perf,
     snapshot_epochs,
 )
 
 Log = Callable[[str], None]
+CPU_PERF = Perf()  # every speed switch off: the CPU default
 
 
 @dataclass
@@ -111,6 +120,8 @@ def _run(
 ) -> dict:
     torch.manual_seed(cfg.train.seed)  # model initialisation; replayed identically on resume
     model = build_run_model(cfg, splits, device)
+    if resolve_perf(cfg, device).channels_last:
+        model = model.to(memory_format=torch.channels_last)  # before the optimizer state exists
     opt = build_optimizer(model, cfg)
     gens = Generators.seeded(cfg.train.seed)
     ck = checkpoint_dir(run_dir)
@@ -153,6 +164,7 @@ def _train_epochs(
     """Run the remaining epochs; returns a divergence cause, or None."""
     tc = cfg.train
     eps_at, lr_at = eps_schedule(cfg), lr_schedule(cfg)
+    perf = resolve_perf(cfg, device)
     loader = DeviceLoader(
         splits.train,
         tc.batch_size,
@@ -160,7 +172,9 @@ def _train_epochs(
         shuffle=True,
         generator=gens.data,
         augment=splits.augment,
+        drop_last=perf.compile,  # static shapes: no recompile for a smaller last batch
     )
+    net = torch.compile(model) if perf.compile else model  # same parameters as `model`
     nb = min(len(loader), tc.max_batches) if tc.max_batches else len(loader)
     recorder = DynamicsRecorder(
         model, _theta0(cfg, run_dir, model), tc.dynamics, tc.dynamics_n, nb * tc.epochs
@@ -171,7 +185,7 @@ def _train_epochs(
     for epoch in range(st.epoch, tc.epochs):
         t0 = time.perf_counter()
         loss, err = train_one_epoch(
-            cfg, model, opt, loader, epoch, nb, eps_at, lr_at, gens, recorder
+            cfg, net, opt, loader, epoch, nb, eps_at, lr_at, gens, recorder, perf
         )
         if not (math.isfinite(loss) and _weights_finite(model)):
             cause = f"non-finite training loss or weights in epoch {epoch + 1}"
@@ -209,10 +223,20 @@ def _train_epochs(
 
 
 def train_one_epoch(
-    cfg, model: nn.Module, opt, loader, epoch: int, nb: int, eps_at, lr_at, gens, recorder
+    cfg,
+    model: nn.Module,
+    opt,
+    loader,
+    epoch: int,
+    nb: int,
+    eps_at,
+    lr_at,
+    gens,
+    recorder,
+    perf: Perf = CPU_PERF,
 ):
     """One pass of PGD adversarial training; returns (mean loss, error %) on adversarial batches."""
-    a, tc = cfg.attack, cfg.train
+    tc = cfg.train
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
     err_sum = torch.zeros((), device=device)
@@ -227,15 +251,52 @@ def train_one_epoch(
         eps_t, lr_t = eps_at(t), lr_at(t)
         for group in opt.param_groups:
             group["lr"] = lr_t
+        step_idx = epoch * nb + b
+        loss, logits = train_step(
+            cfg, model, opt, x, y, eps_t, gens, perf=perf, recorder=recorder, step_idx=step_idx
+        )
+        loss_sum += loss * y.shape[0]
+        err_sum += (logits.argmax(dim=1) != y).sum()
+        seen += y.shape[0]
+        bar.update(1)
+    bar.close()
+    loss_total, err_total = torch.stack(
+        [loss_sum, err_sum.float()]
+    ).tolist()  # host sync, once per epoch
+    return loss_total / max(seen, 1), 100.0 * err_total / max(seen, 1)
+
+
+def train_step(
+    cfg,
+    model: nn.Module,
+    opt,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_t: float,
+    gens,
+    *,
+    perf: Perf = CPU_PERF,
+    recorder=None,
+    step_idx: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PGD at ε_t (skipped at ε_t = 0), then one optimizer step on the adversarial batch.
+
+    Returns (mean loss, logits), detached; no host-device sync. The attack freezes the
+    parameters, so its k iterations cost k × (forward + input gradient) and nothing more.
+    """
+    a = cfg.attack
+    x = perf.batch(x)
+    with perf.autocast(x.device):  # bf16 attack and update when perf.amp is on
         x_in = x
         if eps_t > 0:
             # Reference semantics: step/ε constant while the schedule moves ε.
             step = a.step_size * eps_t / a.eps if a.step_scaling == "relative" else a.step_size
+            eps, step = _scalar(eps_t, x, perf), _scalar(step, x, perf)
             x_in = pgd(
                 model,
                 x,
                 y,
-                Threat(norm=a.norm, eps=eps_t),
+                Threat(norm=a.norm, eps=eps),
                 steps=a.steps,
                 step_size=step,
                 random_start=a.random_start,
@@ -245,21 +306,18 @@ def train_one_epoch(
         model.train()
         logits = model(x_in)
         loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        step_idx = epoch * nb + b
-        if recorder.wants(step_idx):
-            recorder.record(step_idx, logits.detach(), y)
-        opt.step()
-        loss_sum += loss.detach() * y.shape[0]
-        err_sum += (logits.detach().argmax(dim=1) != y).sum()
-        seen += y.shape[0]
-        bar.update(1)
-    bar.close()
-    loss_total, err_total = torch.stack(
-        [loss_sum, err_sum.float()]
-    ).tolist()  # host sync, once per epoch
-    return loss_total / max(seen, 1), 100.0 * err_total / max(seen, 1)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if recorder is not None and recorder.wants(step_idx):
+        recorder.record(step_idx, logits.detach(), y)
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
+def _scalar(value: float, like: torch.Tensor, perf: Perf) -> float | torch.Tensor:
+    """ε or step as a 0-dim device tensor under torch.compile (a changing ε schedule then
+    changes a tensor's value, not a constant baked into the graph: no recompiles)."""
+    return torch.full((), value, device=like.device) if perf.compile else value
 
 
 def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict:

@@ -1,6 +1,10 @@
-"""Build the pieces of a run from its config: model, optimizer, ε and lr schedules."""
+"""Build the pieces of a run from its config: model, optimizer, ε and lr schedules, and the
+speed switches (`perf`) resolved for the device."""
 
 from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -63,3 +67,35 @@ def lr_schedule(cfg: RunConfig) -> S.Schedule:
 def snapshot_epochs(cfg: RunConfig) -> list[int]:
     """Completed-epoch counts at which a PAS period ends (a snapshot is saved)."""
     return [int(b) for b in cfg.train.periods[1:]]
+
+
+@dataclass(frozen=True)
+class Perf:
+    """`cfg.perf` resolved for one device ("auto": channels_last on everywhere, bf16 autocast
+    and torch.compile with CUDA only)."""
+
+    amp: torch.dtype | None = None  # autocast dtype for the training attack and update
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model; the loader then drops the last batch
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.amp)
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """x in the memory format the model expects (a no-op unless channels_last)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def resolve_perf(cfg: RunConfig, device: torch.device) -> Perf:
+    p, cuda = cfg.perf, torch.device(device).type == "cuda"
+
+    def on(value: str) -> bool:
+        return value == "on" or (value == "auto" and cuda)
+
+    amp = torch.bfloat16 if p.amp == "bf16" or (p.amp == "auto" and cuda) else None
+    # channels_last is on everywhere by default: PGD training steps measured 1.3-1.9x faster
+    # on a CPU too (docs/benchmarks.md); bf16 and torch.compile stay GPU-only.
+    channels_last = p.channels_last != "off"
+    return Perf(amp=amp, channels_last=channels_last, compile=on(p.compile))

@@ -1,0 +1,63 @@
+"""The benchmark scripts run (smallest configurations, CPU): no timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from support import ROOT
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `benchmarks` is a top-level folder, not an installed package
+
+from benchmarks import bench_train_step
+from benchmarks.__main__ import targets
+from benchmarks.common import interleaved, table
+
+
+def test_gpu_epoch_dry_run_writes_its_result(tmp_path):
+    out = tmp_path / "gpu.json"
+    cmd = [sys.executable, "-m", "benchmarks.gpu_epoch", "--dry-run", "--images", "64",
+           "--warmup-batches", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "DRY RUN" in proc.stdout and "images/s" in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["dry_run"] and r["device"] == "cpu" and r["images_trained"] == 64
+    assert r["perf"] == {"amp": "torch.bfloat16", "channels_last": True, "compile": False}
+    assert r["epoch_s"] > 0 and r["images_per_s"] > 0
+
+
+def test_train_step_smoke_reports_every_ratio():
+    result = bench_train_step.run(smoke=True, repeats=1)
+    (case,) = result["cases"]
+    assert case["model"] == "lenet w=1" and case["k"] == 10
+    for name in ("overhead (c)/(k*b+a)", "reference-style / advland", "NHWC speed-up over default"):
+        r = case["ratios"][name]
+        assert 0 < r["min"] <= r["median"] <= r["max"] and len(r["all"]) == 1
+    if "skipped" in case["torchattacks"]:  # torchattacks is optional
+        assert "torchattacks / advland" not in case["ratios"]
+    else:
+        assert case["ratios"]["torchattacks / advland"]["median"] > 0
+    text = bench_train_step.report(result)
+    assert "advland PGD step (c)" in text and "reference-style step" in text
+    rows = targets({"train_step": result})
+    assert rows and all(r[0] == "train_step" and r[4] in ("yes", "NO") for r in rows)
+
+
+def test_interleaved_times_every_contender_and_table_aligns():
+    calls = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 2)
+    assert calls == ["a", "b", "a", "b", "b", "a"]  # a warm-up round, then rotating rounds
+    assert {k: len(v) for k, v in times["wall"].items()} == {"a": 2, "b": 2}
+    lines = table(["name", "x"], [["a", 1.0], ["long name", 22.5]]).splitlines()
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_targets_mark_unmet_ratios():
+    (met,) = targets({"dynamics": {"overhead": 0.01}})
+    (unmet,) = targets({"dynamics": {"overhead": 0.5}})
+    assert (met[4], unmet[4]) == ("yes", "NO") and met[3] == "<= 5"
