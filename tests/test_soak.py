@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-import time
 import warnings
 from pathlib import Path
 
@@ -42,7 +41,6 @@ def test_repeated_train_and_evaluate_do_not_leak(tmp_path):
         [*TINY, "data.train_limit=200", "data.test_limit=100", "train.epochs=1"],
     )
     quiet = lambda _msg: None  # noqa: E731
-    t0 = time.monotonic()
     marks = {}
     for r in range(ROUNDS):
         run = tmp_path / f"run{r}"
@@ -57,4 +55,3 @@ def test_repeated_train_and_evaluate_do_not_leak(tmp_path):
     assert rss1 - rss0 < 40, f"RSS grew {rss1 - rss0:.1f} MB over {ROUNDS - WARMUP} runs"
     assert fd1 <= fd0, f"open file descriptors {fd0} -> {fd1}"
     assert t1n <= t0n and g1 == 0, f"tensors {t0n} -> {t1n}, with grad_fn: {g1}"
-    assert time.monotonic() - t0 < 60

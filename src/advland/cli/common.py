@@ -8,8 +8,17 @@ from pathlib import Path
 from tabulate import tabulate
 
 
-def print_table(rows: list[dict], floatfmt: str = ".2f") -> None:
-    print(tabulate(rows, headers="keys", floatfmt=floatfmt, tablefmt="github"))
+def print_table(rows: list[dict], floatfmt: str = ".2f", numparse: bool = True) -> None:
+    """A GitHub-style table; numparse=False prints preformatted cells (e.g. "1e-3") as is."""
+    print(
+        tabulate(
+            rows,
+            headers="keys",
+            floatfmt=floatfmt,
+            tablefmt="github",
+            disable_numparse=not numparse,
+        )
+    )
 
 
 def fresh_dir(base: Path) -> Path:

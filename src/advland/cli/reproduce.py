@@ -57,7 +57,8 @@ def run(args) -> int:
 def _print_result(result: dict, root: Path) -> None:
     print(f"\n{result['item']} ({result['scale']}): {result['title']}")
     for table in result["tables"]:
-        print_table([dict(zip(table["columns"], row, strict=True)) for row in table["rows"]])
+        rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+        print_table(rows, numparse=False)  # cells are formatted by the recipe
     for c in result["claims"]:
         print(f"  [{c['verdict']}] {c['claim']} — {c['evidence']}")
     runs = result["runs"]

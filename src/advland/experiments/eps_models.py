@@ -11,7 +11,10 @@ Scales:
   ε ∈ {0, 2, 4, 8}/255. Dynamics are recorded for the first/last 500 (MNIST) or 2,000
   (CIFAR-10) minibatches, the paper's windows.
 - quick: the same experiments shrunk for a 2-core CPU: LeNet w=4 on the 4,000 mnist-5k
-  training digits, Adam 1e-3, 8 epochs, PGD-10 with step ε/4, ε ∈ {0, 0.1, 0.2, 0.3};
+  training digits, Adam 1e-3, 8 epochs, PGD-10 with step ε/4, ε ∈ {0, 0.1, 0.2} (with a
+  constant ε = 0.3 this model stayed on the initial plateau in 8 epochs, 43-75% clean test
+  error over two seeds: not a minimum, so the minima of Fig. 9/10/12/15 could not be
+  studied; its Fig. 8 dynamics showed the plateau itself);
   ResNet18 w=1 on 2,000 Fashion-MNIST images (standing in for CIFAR-10, which cannot be
   downloaded everywhere), 6 epochs, ε ∈ {0, 0.05, 0.1, 0.2}.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from advland.experiments.jobs import TrainJob
 
-MNIST_EPS = {"full": (0.0, 0.1, 0.2, 0.3, 0.4), "quick": (0.0, 0.1, 0.2, 0.3)}
+MNIST_EPS = {"full": (0.0, 0.1, 0.2, 0.3, 0.4), "quick": (0.0, 0.1, 0.2)}
 CIFAR_EPS = {"full": (0.0, 2 / 255, 4 / 255, 8 / 255), "quick": (0.0, 0.05, 0.1, 0.2)}
 
 # Shrinking a recipe for a 2-core CPU: small data, small model, few epochs, no validation.

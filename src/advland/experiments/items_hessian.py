@@ -60,14 +60,24 @@ def eigen_claims(by_eps: dict[float, dict]) -> list[dict]:
     ]  # fmt: skip
 
 
-def _table(by_eps: dict[float, dict]) -> dict:
+def _table(by_eps: dict[float, dict], models: dict[float, dict]) -> dict:
+    """One row per ε; the model's own test errors show whether it trained at all (a model
+    still on the initial plateau has a flat, not a sharp, landscape)."""
     rows = [
         [f"{e:g}", f"{r['eigenvalues'][0]:.4g}", f"{r['normalized_eigenvalues'][0]:.4g}",
-         f"{r['normalization']['normalizer']:.4f}", f"{sum(r['eigenvalues'][:20]):.4g}"]
+         f"{r['normalization']['normalizer']:.4f}", f"{sum(r['eigenvalues'][:20]):.4g}",
+         _errors(models.get(e, {}))]
         for e, r in by_eps.items()
     ]  # fmt: skip
-    cols = ["ε", "λ1", "λ1 normalised", "normaliser (mean random-θ loss)", "Σ top-20 λ"]
+    cols = ["ε", "λ1", "λ1 normalised", "normaliser (mean random-θ loss)", "Σ top-20 λ",
+            "model clean / robust test error %"]  # fmt: skip
     return {"name": "Top Hessian eigenvalues", "columns": cols, "rows": rows, "paper": None}
+
+
+def _errors(summary: dict) -> str:
+    if "clean_error" not in summary:
+        return "-"
+    return f"{summary['clean_error']:.1f} / {summary['robust_error']:.1f}"
 
 
 def _summarize(ctx: Context) -> Summary:
@@ -77,7 +87,9 @@ def _summarize(ctx: Context) -> Summary:
     if not by_eps:
         return Summary(claims=eigen_claims(by_eps))
     plot_spectrum({f"ε={e:.4g}": r for e, r in by_eps.items()}, ctx.out / "spectrum.png")
-    return Summary(figures=["spectrum"], tables=[_table(by_eps)], claims=eigen_claims(by_eps))
+    models = {r.tag["eps"]: r.summary for r in ctx.runs()}
+    table = _table(by_eps, models)
+    return Summary(figures=["spectrum"], tables=[table], claims=eigen_claims(by_eps))
 
 
 FIG2 = Recipe(

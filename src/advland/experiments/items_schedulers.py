@@ -215,7 +215,7 @@ def _summarize_fig14(ctx: Context) -> Summary:
 
 FIG4 = Recipe(
     name="fig4",
-    title="Robust test error vs Adam learning rate for constant / linear / cosine ε (MNIST LeNet, ε=0.4)",
+    title="Robust test error vs Adam learning rate for constant / linear / cosine ε (MNIST LeNet, ε=0.4; quick scale ε=0.3)",
     claim="Linear and cosine ε warmup beat a constant ε and work over a broader range of learning rates: faster at small rates, stable (no divergence) at large ones.",
     plan=_plan_fig4,
     summarize=_summarize_fig4,
@@ -224,7 +224,7 @@ FIG4 = Recipe(
 
 FIG13 = Recipe(
     name="fig13",
-    title="Learning-rate warmup with a constant ε vs ε warmup (MNIST LeNet, ε=0.4)",
+    title="Learning-rate warmup with a constant ε vs ε warmup (MNIST LeNet, ε=0.4; quick scale ε=0.3)",
     claim="Warming up the learning rate instead of ε does not give the benefit of ε warmup: worse at 1e-4, high variance or no convergence at larger rates.",
     plan=_plan_fig13,
     summarize=_summarize_fig13,
@@ -233,7 +233,7 @@ FIG13 = Recipe(
 
 FIG14 = Recipe(
     name="fig14",
-    title="Robust test error of LeNet models of several widths under each ε scheduler (MNIST, ε=0.4)",
+    title="Robust test error of LeNet models of several widths under each ε scheduler (MNIST, ε=0.4; quick scale ε=0.3)",
     claim="Cosine and linear schedulers beat a constant ε at every width; small models (w = 2, 4) fail to converge with a constant ε.",
     plan=_plan_fig14,
     summarize=_summarize_fig14,

@@ -63,6 +63,9 @@ def _task(job: TrainJob) -> str:
 
 def _plan(scale: str, root: Path) -> Plan:
     settings = {"seeds_per_row": len(SEEDS[scale]), "pas_periods": "[0, 100, 150, 200]" if scale == "full" else "[0, 4, 6, 8]"}  # fmt: skip
+    if scale == "quick":
+        settings["mnist"] = "LeNet w=4, mnist-5k, 10 epochs, eps 0.3, Adam 1e-3 (Fig. 4's runs)"
+        settings["cifar10"] = "VGG / ResNet18 w=1, 2,000 images, 8 epochs"
     return Plan(train=table1_jobs(scale), settings=settings, seeds=SEEDS[scale])
 
 

@@ -21,7 +21,10 @@ def _plan_for(item: str):
     def plan(scale: str, root: Path) -> Plan:
         sets = [a for k, v in SETTINGS[scale].items() for a in ("--set", f"{k}={v}")]
         job = AnalysisJob(
-            f"theory-{scale}", ("analyze", "theory", *sets), f"{item}/analysis", "theory.json"
+            f"{item}-theory-{scale}",
+            ("analyze", "theory", *sets),
+            f"{item}/analysis",
+            "theory.json",
         )
         return Plan(analyses=(job,), settings=dict(SETTINGS[scale]), seeds=(0,))  # fmt: skip
 

@@ -13,7 +13,7 @@ from advland.errors import UserError
 from advland.experiments.recipe import SCALES, Context, Plan, Recipe
 from advland.experiments.stats import status_counts
 from advland.experiments.sweep import job_seconds, run_sweep, train_command
-from advland.fileio import atomic_write_json
+from advland.fileio import atomic_write_json, read_json
 
 
 def check_scale(scale: str) -> None:
@@ -97,7 +97,7 @@ def reproduce(
         "claims": summary.claims,
         "runs": status_counts(ctx.runs()),
         "failed_jobs": [{"job": o.name, "last_line": o.detail} for o in failed],
-        "wall_s": round(time.perf_counter() - start, 1),
+        "wall_s": _wall_seconds(out, outcomes, time.perf_counter() - start),
         "compute_s": round(item_seconds(root, plan), 1),
         "hardware": hardware(),
         "versions": versions(),
@@ -105,6 +105,15 @@ def reproduce(
     }
     atomic_write_json(out / "result.json", result)
     return result
+
+
+def _wall_seconds(out: Path, outcomes: list, seconds: float) -> float:
+    """This invocation's wall time, or, when it only re-summarised finished work, the wall
+    time of the run that did the work (so a re-summary does not report seconds)."""
+    previous = out / "result.json"
+    if previous.is_file() and not any(o.seconds > 0 for o in outcomes):
+        return float(read_json(previous).get("wall_s", seconds))
+    return round(seconds, 1)
 
 
 def item_seconds(root: Path, plan: Plan) -> float:

@@ -16,6 +16,7 @@ from advland.reporting.report_items import (
     ItemEntry,
     cell,
     companions,
+    compute_line,
     duration,
     hardware_line,
     pairs_line,
@@ -121,7 +122,8 @@ def _meta(r: dict) -> str:
     seeds = ", ".join(str(s) for s in r["seeds"]) or "-"
     fields = [
         ("scale", r["scale"]), ("seeds", seeds), ("runs", runs_line(r["runs"])),
-        ("wall time", duration(r["wall_s"])), ("settings", pairs_line(r["settings"])),
+        ("wall time", duration(r["wall_s"])), ("compute", compute_line(r)),
+        ("settings", pairs_line(r["settings"])),
         ("hardware", hardware_line(r["hardware"])),
         ("versions", pairs_line(r["versions"], " ")), ("finished", r["finished"]),
     ]  # fmt: skip

@@ -131,3 +131,11 @@ def _value(v: object) -> str:
 def cell(v: object) -> str:
     """A table cell as text: numbers as given, true/false as yes/no, null as "-"."""
     return _value(v)
+
+
+def compute_line(result: dict) -> str:
+    """The summed time of every job the item needs (one worker, from scratch), if recorded."""
+    seconds = result.get("compute_s")
+    if not isinstance(seconds, (int, float)) or seconds <= 0:
+        return "-"
+    return f"{duration(seconds)} of jobs in all (shared runs counted in full)"

@@ -9,6 +9,7 @@ from advland.reporting.report_items import (
     ItemEntry,
     cell,
     companions,
+    compute_line,
     duration,
     hardware_line,
     pairs_line,
@@ -55,7 +56,7 @@ def _item(e: ItemEntry, out: Path) -> list[str]:
         f"*Paper's claim:* {_esc(e.claim)}",
         "",
         f"- **scale:** {r['scale']} · **seeds:** {seeds} · **runs:** {runs_line(r['runs'])} · "
-        f"**wall time:** {duration(r['wall_s'])}",
+        f"**wall time:** {duration(r['wall_s'])} · **compute:** {compute_line(r)}",
         f"- **settings:** {_esc(pairs_line(r['settings']))}",
         f"- **hardware:** {_esc(hardware_line(r['hardware']))} · **versions:** "
         f"{_esc(pairs_line(r['versions'], ' '))} · **finished:** {_esc(r['finished'])}",
