@@ -68,17 +68,19 @@ def status_counts(runs: Sequence[RunResult]) -> dict[str, int]:
 
 
 def ordered(values: Sequence[float], increasing: bool) -> bool:
-    """The last value beats the first in the claimed direction, and most steps agree.
+    """The last value beats the first in the claimed direction, and a strict majority of
+    the consecutive steps agree (with three budgets: both steps).
 
-    Used for "grows with ε" claims on a handful of budgets: one noisy middle point must not
-    flip a clear end-to-end trend, but a trend the steps mostly contradict is not claimed.
+    Used for "grows with ε" claims on a handful of budgets: with four or more, one noisy
+    middle point does not flip a clear end-to-end trend; a trend that half the steps
+    contradict is not claimed.
     """
     v = [float(x) for x in values]
     if len(v) < 2 or any(math.isnan(x) for x in v):
         return False
     sign = 1 if increasing else -1
     steps = [sign * (b - a) > 0 for a, b in itertools.pairwise(v)]
-    return sign * (v[-1] - v[0]) > 0 and sum(steps) * 2 >= len(steps)
+    return sign * (v[-1] - v[0]) > 0 and sum(steps) * 2 > len(steps)
 
 
 def fmt_series(keys: Sequence[float], values: Sequence[float], fmt: str = ".3g") -> str:
