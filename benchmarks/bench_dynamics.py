@@ -16,12 +16,11 @@ import torch
 
 from advland.config import build_config, to_dict
 from advland.data import DeviceLoader, load_splits
-from advland.fileio import atomic_write_json
 from advland.training.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
-from benchmarks.common import machine, table
+from benchmarks.common import emit, machine, table
 
 
 def epoch_seconds(cfg, splits, mode: str) -> float:
@@ -80,9 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     result = run(args.quick, args.repeats)
-    print(report(result))
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, report, args.out)
     return result
 
 

@@ -30,12 +30,11 @@ import torch
 from advland.config import build_config
 from advland.data import DeviceLoader, load_splits
 from advland.data.splits import Split
-from advland.fileio import atomic_write_json
 from advland.training.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
-from benchmarks.common import machine, table
+from benchmarks.common import emit, machine, table
 
 SETTINGS = {
     "quick": dict(sizes=(1000, 2000, 4000), size_width=1, widths=(1, 2, 4, 8, 16),
@@ -169,9 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     result = run(args.quick)
-    print(report(result))
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, report, args.out)
     return result
 
 

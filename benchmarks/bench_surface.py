@@ -24,9 +24,8 @@ import torch
 
 from advland.analysis.surface import SurfaceConfig, loss_surface
 from advland.device import pick_device
-from advland.fileio import atomic_write_json
 from advland.models import build_model
-from benchmarks.common import interleaved, machine, ratio_clock, stats, table
+from benchmarks.common import emit, interleaved, machine, ratio_clock, stats, table
 
 SETTINGS = {
     # quick: ~1 min on 2 CPU cores; full: a Fig.-12-like grid on a GPU
@@ -145,9 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {k: getattr(args, k) for k in keys}
     device = pick_device(args.device)
     result = run(args.quick, device, args.repeats, tuple(args.threads), **overrides)
-    print(report(result))
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, report, args.out)
     return result
 
 

@@ -28,12 +28,11 @@ import torch.nn.functional as F
 
 from advland.attacks.pgd import attack_mode
 from advland.config import build_config
-from advland.fileio import atomic_write_json
 from advland.models import build_model
 from advland.training.checkpoint import Generators
 from advland.training.loop import train_step
 from advland.training.setup import Perf, build_optimizer
-from benchmarks.common import interleaved, machine, paired, ratio_clock, stats, table
+from benchmarks.common import emit, interleaved, machine, paired, ratio_clock, stats, table
 
 K = 10
 MNIST = dict(shape=(1, 28, 28), eps=0.3, step=0.075, optim="adam")
@@ -222,9 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args.quick, args.repeats, args.smoke)
-    print(report(result))
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, report, args.out)
     return result
 
 

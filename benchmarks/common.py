@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import torch
 
+from advland.fileio import atomic_write_json
+
 CPU = torch.device("cpu")
 
 
@@ -97,3 +99,10 @@ def machine() -> dict:
         "load_average": list(os.getloadavg()),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
+
+
+def emit(result: dict, report, out: str | None) -> None:
+    """Print a benchmark's report and, with --out, write its results as JSON."""
+    print(report(result))
+    if out:
+        atomic_write_json(out, result)
