@@ -6,7 +6,7 @@ from pathlib import Path
 
 from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
-from advland.experiments.outputs import load_json
+from advland.experiments.outputs import outputs_by_eps
 from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
 from advland.experiments.stats import fmt_series, ordered
 
@@ -32,16 +32,6 @@ def _plan_for(task: str):
         return Plan(train=runs, analyses=jobs, settings=dict(SETTINGS[scale], k=20), seeds=(0,))
 
     return plan
-
-
-def spectra(ctx: Context) -> dict[float, dict]:
-    """ε → spectrum.json of that run's Hessian analysis (missing ones left out)."""
-    out = {}
-    for job, analysis in zip(ctx.plan.train, ctx.plan.analyses, strict=True):
-        record = load_json(ctx.analysis_dir(analysis) / "spectrum.json")
-        if record is not None:
-            out[job.tag["eps"]] = record
-    return dict(sorted(out.items()))
 
 
 def eigen_claims(by_eps: dict[float, dict]) -> list[dict]:
@@ -83,7 +73,7 @@ def _errors(summary: dict) -> str:
 def _summarize(ctx: Context) -> Summary:
     from advland.reporting.plot_spectrum import plot_spectrum
 
-    by_eps = spectra(ctx)
+    by_eps = outputs_by_eps(ctx)
     if not by_eps:
         return Summary(claims=eigen_claims(by_eps))
     plot_spectrum({f"ε={e:.4g}": r for e, r in by_eps.items()}, ctx.out / "spectrum.png")

@@ -17,7 +17,7 @@ import numpy as np
 
 from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
-from advland.experiments.outputs import load_json
+from advland.experiments.outputs import load_json, outputs_by_eps
 from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
 from advland.experiments.stats import fmt_series, ordered
 
@@ -62,14 +62,9 @@ def _summarize_fig12(ctx: Context) -> Summary:
 
     figures, claims = [], []
     for task in ("mnist", "cifar"):
-        found = {}
-        for job, a in zip(ctx.plan.train, ctx.plan.analyses, strict=True):
-            rec = load_json(ctx.analysis_dir(a) / "surface.json")
-            if job.tag["task"] == task and rec is not None:
-                found[job.tag["eps"]] = rec
+        found = outputs_by_eps(ctx, task)
         if not found:
             continue
-        found = dict(sorted(found.items()))
         first = next(iter(found.values()))
         loss = np.stack([np.asarray(r["loss"][0], dtype=float) for r in found.values()])
         cfg = SimpleNamespace(a2=first["a2"], directions="eigen")

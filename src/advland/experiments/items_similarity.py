@@ -9,7 +9,7 @@ import numpy as np
 
 from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
-from advland.experiments.outputs import load_json
+from advland.experiments.outputs import outputs_by_eps
 from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
 
 # Paper: PGD from the model's own recipe, 4 repeats (random starts), the training set.
@@ -36,15 +36,6 @@ def _plan_for(task: str):
         return Plan(train=runs, analyses=jobs, settings=dict(SETTINGS[scale]), seeds=(0,))
 
     return plan
-
-
-def _results(ctx: Context) -> dict[float, dict]:
-    out = {}
-    for job, analysis in zip(ctx.plan.train, ctx.plan.analyses, strict=True):
-        record = load_json(ctx.analysis_dir(analysis) / "similarity.json")
-        if record is not None:
-            out[job.tag["eps"]] = record
-    return dict(sorted(out.items()))
 
 
 def _robust(record: dict, split: str) -> np.ndarray:
@@ -100,7 +91,7 @@ def _plot(ctx: Context, by_eps: dict[float, dict]) -> list[str]:
 
 
 def _summarize(ctx: Context) -> Summary:
-    by_eps = _results(ctx)
+    by_eps = outputs_by_eps(ctx)
     figures = _plot(ctx, by_eps) if by_eps else []
     return Summary(figures=figures, claims=direction_claims(by_eps))
 

@@ -12,3 +12,16 @@ def load_json(path: Path) -> dict | None:
     if not path.is_file():
         return None
     return read_json(path, rerun="rerun 'advland reproduce' for this item")
+
+
+def outputs_by_eps(ctx, task: str | None = None) -> dict[float, dict]:
+    """ε → the result JSON of each run's analysis, for plans that pair every training run
+    with one analysis (Fig. 2/3/9/10/12); runs of other tasks and missing outputs left out."""
+    out = {}
+    for job, analysis in zip(ctx.plan.train, ctx.plan.analyses, strict=True):
+        if task is not None and job.tag.get("task") != task:
+            continue
+        record = load_json(ctx.analysis_dir(analysis) / analysis.done)
+        if record is not None:
+            out[job.tag["eps"]] = record
+    return dict(sorted(out.items()))
