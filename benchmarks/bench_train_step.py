@@ -8,10 +8,11 @@ synthetic data in the model's input shape, these are timed round-robin in one pr
 - clean: a clean training step (forward + backward + optimizer step), cost (a);
 - attack floor: k attack iterations (forward + input gradient, parameters frozen,
   eval mode), cost k·(b);
-- advland: `advland.training.loop.train_step`, the real PGD-k training step (cost (c));
-  the overhead (c) / (k·b + a) has target <= 1.05 on CPU;
-- advland NHWC: the same with `perf.channels_last` on (and its own NHWC floor);
-- reference-style: PGD written as the paper's public code does it — `loss.backward()` with
+- advland: `advland.training.loop.train_step`, the real PGD-k training step (cost (c)),
+  with the shipped default `perf: auto` (channels_last on, CPU included) and the clean
+  step and floor in the same layout; the overhead (c) / (k·b + a) has target <= 1.05;
+- advland NCHW: the same with `perf.channels_last: off`, against its own NCHW floor;
+- reference-style (NCHW, as users write it): PGD written as the paper's public code does it — `loss.backward()` with
   parameter gradients enabled, then `x_adv.grad.sign()` — followed by the same update;
   target: advland >= 1.3x faster at k = 10;
 - torchattacks: a loop around `torchattacks.PGD` (when the package imports; skipped with
@@ -31,7 +32,7 @@ from advland.config import build_config
 from advland.models import build_model
 from advland.training.checkpoint import Generators
 from advland.training.loop import train_step
-from advland.training.setup import Perf, build_optimizer
+from advland.training.setup import Perf, build_optimizer, resolve_perf
 from benchmarks.common import emit, interleaved, machine, paired, ratio_clock, stats, table
 
 K = 10
@@ -114,65 +115,63 @@ def _torchattacks():
     return torchattacks, f"torchattacks {torchattacks.__version__}"
 
 
-def measure(case: tuple, repeats: int, nhwc_floor: bool = True) -> dict:
+def measure(case: tuple, repeats: int) -> dict:
     name, width, data, batch = case
     cfg = _config(name, width, data, batch)
     eps, alpha = data["eps"], data["step"]
-    # Every contender trains its own copy of the same initial weights.
-    model, opt, x, y = _setup(cfg, data, batch, channels_last=False)
-    nhwc, opt_nhwc, x_nhwc, _ = _setup(cfg, data, batch, channels_last=True)
-    copies = {who: copy.deepcopy(model) for who in ("advland", "reference", "torchattacks")}
+    # advland runs with the shipped default (`perf: auto`: channels_last on a CPU too); the
+    # floor is measured in the same layout. The plain baselines run in PyTorch's default
+    # NCHW, as users write them; advland with `perf.channels_last=off` is measured beside.
+    perf = resolve_perf(cfg, torch.device("cpu"))
+    model, _, x, y = _setup(cfg, data, batch, channels_last=perf.channels_last)
+    plain, _, x_plain, _ = _setup(cfg, data, batch, channels_last=False)
+    copies = {who: copy.deepcopy(model) for who in ("floor", "advland")}
+    copies |= {
+        who: copy.deepcopy(plain) for who in ("nchw", "nchw-floor", "reference", "torchattacks")
+    }
     opts = {who: build_optimizer(m, cfg) for who, m in copies.items()}
-    gens, gens_nhwc = Generators.seeded(0), Generators.seeded(0)
-    nhwc_perf = Perf(channels_last=True)
-    adv_model, ref_model = copies["advland"], copies["reference"]
+    gens, gens_nchw = Generators.seeded(0), Generators.seeded(0)
+    m = copies
     contenders = {
-        "clean step (a)": lambda: clean_step(model, opt, x, y),
-        f"attack floor k*(b), k={K}": lambda: attack_floor(model, x, y, K),
+        "clean step (a)": lambda: clean_step(m["floor"], opts["floor"], x, y),
+        f"attack floor k*(b), k={K}": lambda: attack_floor(m["floor"], x, y, K),
         "advland PGD step (c)": lambda: train_step(
-            cfg, adv_model, opts["advland"], x, y, eps, gens
-        ),
-        "advland NHWC step": lambda: train_step(
-            cfg, nhwc, opt_nhwc, x, y, eps, gens_nhwc, perf=nhwc_perf
+            cfg, m["advland"], opts["advland"], x, y, eps, gens, perf=perf
         ),
         "reference-style step": lambda: reference_style_step(
-            ref_model, opts["reference"], x, y, eps, alpha, K
+            m["reference"], opts["reference"], x_plain, y, eps, alpha, K
+        ),
+        "NCHW clean step": lambda: clean_step(m["nchw-floor"], opts["nchw-floor"], x_plain, y),
+        "NCHW attack floor": lambda: attack_floor(m["nchw-floor"], x_plain, y, K),
+        "advland NCHW step": lambda: train_step(
+            cfg, m["nchw"], opts["nchw"], x_plain, y, eps, gens_nchw, perf=Perf()
         ),
     }
-    if nhwc_floor:
-        nhwc_floor_model = copy.deepcopy(nhwc)
-        nhwc_floor_opt = build_optimizer(nhwc_floor_model, cfg)
-        contenders["NHWC clean step"] = lambda: clean_step(
-            nhwc_floor_model, nhwc_floor_opt, x_nhwc, y
-        )
-        contenders["NHWC attack floor"] = lambda: attack_floor(nhwc_floor_model, x_nhwc, y, K)
     ta, note = _torchattacks()
     if ta is not None:
-        ta_model = copies["torchattacks"]
-        attack = ta.PGD(ta_model, eps=eps, alpha=alpha, steps=K, random_start=True)
+        attack = ta.PGD(m["torchattacks"], eps=eps, alpha=alpha, steps=K, random_start=True)
         contenders["torchattacks step"] = lambda: torchattacks_step(
-            attack, ta_model, opts["torchattacks"], x, y
+            attack, m["torchattacks"], opts["torchattacks"], x_plain, y
         )
     times = interleaved(contenders, repeats)
     clock = ratio_clock()
     t = times[clock]
-    adv, nhwc_step = ["advland PGD step (c)"], ["advland NHWC step"]
+    adv, nchw = ["advland PGD step (c)"], ["advland NCHW step"]
     ratios = {
         "overhead (c)/(k*b+a)": paired(t, adv, ["clean step (a)", f"attack floor k*(b), k={K}"]),
         "reference-style / advland": paired(t, ["reference-style step"], adv),
-        "reference-style / advland NHWC": paired(t, ["reference-style step"], nhwc_step),
-        "NHWC speed-up over default": paired(t, adv, nhwc_step),
+        "NCHW: overhead vs NCHW floor": paired(t, nchw, ["NCHW clean step", "NCHW attack floor"]),
+        "NCHW: reference-style / advland NCHW": paired(t, ["reference-style step"], nchw),
+        "channels_last speed-up (NCHW / default)": paired(t, nchw, adv),
     }
-    if nhwc_floor:
-        floor = ["NHWC clean step", "NHWC attack floor"]
-        ratios["NHWC overhead vs NHWC floor"] = paired(t, nhwc_step, floor)
     if ta is not None:
         ratios["torchattacks / advland"] = paired(t, ["torchattacks step"], adv)
-        ratios["torchattacks / advland NHWC"] = paired(t, ["torchattacks step"], nhwc_step)
+        ratios["NCHW: torchattacks / advland NCHW"] = paired(t, ["torchattacks step"], nchw)
     params = sum(p.numel() for p in model.parameters())
     return {
         "model": f"{name} w={width}", "params": params, "input": list(data["shape"]),
         "batch": batch, "k": K, "repeats": repeats, "torchattacks": note, "clock": clock,
+        "layout": "NHWC" if perf.channels_last else "NCHW",
         "seconds": {n: stats(t) | {"all": t} for n, t in times["wall"].items()},
         "cpu_seconds": {n: stats(t) | {"all": t} for n, t in times["cpu"].items()},
         "ratios": ratios,
@@ -189,7 +188,7 @@ TARGETS = {
 def run(quick: bool = False, repeats: int | None = None, smoke: bool = False) -> dict:
     cases = SMOKE if smoke else CASES["quick" if quick else "full"]
     repeats = repeats or (3 if smoke else 7 if quick else 9)
-    results = [measure(case, repeats, nhwc_floor=not (quick or smoke)) for case in cases]
+    results = [measure(case, repeats) for case in cases]
     return {"benchmark": "train_step", "quick": quick, "machine": machine(), "cases": results}
 
 

@@ -181,14 +181,16 @@ def test_ordered(values, increasing, expected):
 def test_gradient_claims_follow_the_data():
     from advland.experiments.items_dynamics import gradient_claims
 
-    def run(eps, early, moved, late):
-        return {"eps": eps, "first_grad_norm": [early], "first_dist_init": [moved],
-                "last_grad_norm": [late]}  # fmt: skip
+    def run(eps, early, err, moved, late):
+        return {"eps": eps, "first_grad_norm": [early], "first_robust_error": [err, err],
+                "first_dist_init": [moved], "last_grad_norm": [late]}  # fmt: skip
 
-    paper_like = [run(0.0, 5.0, 3.0, 0.1), run(0.1, 3.0, 2.0, 1.0), run(0.3, 1.0, 1.0, 2.0)]
-    assert [c["verdict"] for c in gradient_claims(paper_like)] == ["reproduced"] * 3
-    opposite = [run(0.0, 1.0, 1.0, 2.0), run(0.1, 3.0, 2.0, 1.0), run(0.3, 5.0, 3.0, 0.5)]
-    assert [c["verdict"] for c in gradient_claims(opposite)] == ["not reproduced"] * 3
+    paper_like = [run(0.0, 5.0, 20, 3.0, 0.1), run(0.1, 3.0, 50, 2.0, 1.0),
+                  run(0.3, 1.0, 80, 1.0, 2.0)]  # fmt: skip
+    assert [c["verdict"] for c in gradient_claims(paper_like)] == ["reproduced"] * 4
+    opposite = [run(0.0, 1.0, 80, 1.0, 2.0), run(0.1, 3.0, 50, 2.0, 1.0),
+                run(0.3, 5.0, 20, 3.0, 0.5)]  # fmt: skip
+    assert [c["verdict"] for c in gradient_claims(opposite)] == ["not reproduced"] * 4
     assert {c["verdict"] for c in gradient_claims(paper_like[:1])} == {"not run"}
 
 
