@@ -50,7 +50,8 @@ def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
 @pytest.mark.parametrize(
     "arch,changes",
     [
-        ("lenet", {}),
+        ("lenet", {}),  # the loop path in channels_last (its default)
+        ("lenet", {"channels_last": False}),  # the loop path in NCHW
         ("lenet", {"norm": "l2", "eps": (0.5,), "restarts": 2}),
         ("lenet", {"reuse_attack_block": 2, "random_start": "eps"}),
         ("resnet18", {"eps": (0.05,), "steps": 2}),  # BatchNorm, eval mode, under vmap

@@ -46,7 +46,8 @@ from advland.fileio import atomic_write_json, atomic_write_npz, read_npz, remove
 
 DIRECTION_KINDS = ("eigen", "filter-random")
 MODES = ("auto", "vmap", "loop")
-_NOT_RESULT_FIELDS = ("points_per_batch", "mode")  # may change between resumed calls
+# speed settings: they may change between resumed calls (results agree to float rounding)
+_NOT_RESULT_FIELDS = ("points_per_batch", "mode", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class SurfaceConfig:
     points_per_batch: int = 16  # grid points per vmapped forward/backward
     reuse_attack_block: int = 1  # k > 1: one attack per k×k block (approximate)
     mode: str = "auto"  # "vmap" | "loop" | "auto" (vmap, falling back to loop)
+    # loop path: model and image batches in channels_last, like training (faster on a CPU:
+    # docs/benchmarks.md §4); the vmap path batches points into grouped convolutions instead
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         if self.directions not in DIRECTION_KINDS:

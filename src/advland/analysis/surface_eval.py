@@ -98,8 +98,13 @@ class PointEvaluator:
 
     @torch.no_grad()
     def run_loop(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
+        nhwc = self.cfg.channels_last and x.dim() == 4  # image batches only
         if self.work is None:
             self.work = copy.deepcopy(self.model).eval()
+            if nhwc:
+                self.work = self.work.to(memory_format=torch.channels_last)
+        if nhwc:
+            x = x.contiguous(memory_format=torch.channels_last)
         params = trainable(self.work)
         losses, errors, adv = [], [], {}
         for p in range(coords.shape[0]):
