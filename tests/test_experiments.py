@@ -224,6 +224,14 @@ def test_table1_claims_use_the_ensemble_for_periodic_rows():
     assert scheduler_claims(found, [task])[1]["verdict"] == "not reproduced"
 
 
+def test_table1_quick_rows_name_their_own_eps():
+    from advland.experiments.items_table1 import labels
+
+    assert labels("full")["mnist-lenet"] == "MNIST LeNet ε=0.4"  # the paper's row
+    assert labels("quick")["mnist-lenet"] == "MNIST LeNet ε=0.3 (quick scale)"
+    assert labels("quick")["cifar10-vgg"] == labels("full")["cifar10-vgg"]
+
+
 def test_similarity_claims_compare_directions():
     from advland.experiments.items_similarity import direction_claims
 

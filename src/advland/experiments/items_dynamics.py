@@ -105,7 +105,7 @@ def _summarize_fig11(ctx: Context) -> Summary:
     return Summary(figures=figures, claims=claims)
 
 
-COST = {"quick": "≈ 6 min on 2 CPU cores", "full": "≈ 30 GPU-hours (ResNet18 ×4)"}
+COST = {"quick": "≈ 4 min on 2 CPU cores", "full": "≈ 30 GPU-hours (ResNet18 ×4)"}
 COST_MNIST = {"quick": "≈ 4 min on 2 CPU cores", "full": "≈ 10 GPU-hours (LeNet-16 ×5)"}
 
 FIG1 = Recipe(

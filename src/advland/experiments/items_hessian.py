@@ -88,7 +88,7 @@ FIG2 = Recipe(
     claim="The top Hessian eigenvalues, raw and normalised by the loss scale, grow with ε: minima are sharper under larger budgets.",
     plan=_plan_for("cifar"),
     summarize=_summarize,
-    cost={"quick": "≈ 15 min on 2 CPU cores", "full": "≈ 30 GPU-hours of training + 1 GPU-hour of HVPs"},
+    cost={"quick": "≈ 7 min on 2 CPU cores", "full": "≈ 30 GPU-hours of training + 1 GPU-hour of HVPs"},
 )  # fmt: skip
 
 FIG9 = Recipe(

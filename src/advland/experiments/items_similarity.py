@@ -102,7 +102,7 @@ FIG3 = Recipe(
     claim="Along the top Hessian eigenvector the adversarial perturbations change abruptly and the robust error rises sharply; along a random direction both stay flat.",
     plan=_plan_for("cifar"),
     summarize=_summarize,
-    cost={"quick": "≈ 15 min on 2 CPU cores", "full": "≈ 30 GPU-hours of training + 2 GPU-hours"},
+    cost={"quick": "≈ 10 min on 2 CPU cores", "full": "≈ 30 GPU-hours of training + 2 GPU-hours"},
 )  # fmt: skip
 
 FIG10 = Recipe(
