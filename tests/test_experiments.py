@@ -15,7 +15,7 @@ from advland.experiments.jobs import TrainJob
 from advland.experiments.recipe import Plan, RunResult
 from advland.experiments.registry import RECIPES, get_recipe
 from advland.experiments.runner import dry_run, parse_only, select
-from advland.experiments.stats import errors, mean_std, ordered
+from advland.experiments.stats import errors, fmt_mean_std, mean_std, ordered
 
 EIGHT = 8 / 255
 
@@ -155,6 +155,10 @@ def test_mean_std_is_sample_std():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert mean_std([5.0]) == (5.0, 0.0)
     assert all(math.isnan(v) for v in mean_std([]))
+    # a table cell shows a spread only when there is one (one seed: no "± 0.00")
+    assert (fmt_mean_std([1.0, 2.0, 3.0]), fmt_mean_std([5.0]), fmt_mean_std([])) == (
+        "2.00 ± 1.00", "5.00", "-",
+    )  # fmt: skip
 
 
 def test_diverged_runs_count_as_chance_and_failed_ones_are_left_out():

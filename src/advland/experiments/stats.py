@@ -21,10 +21,11 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def fmt_mean_std(values: Sequence[float]) -> str:
+    """ "m ± s" over seeds; a single seed has no spread to show, so just its value."""
     if not values:
         return "-"
     m, s = mean_std(values)
-    return f"{m:.2f} ± {s:.2f}"
+    return f"{m:.2f}" if len(values) == 1 else f"{m:.2f} ± {s:.2f}"
 
 
 def group(runs: Iterable[RunResult], *keys: str) -> dict[tuple, list[RunResult]]:
