@@ -114,7 +114,7 @@ def test_reproduce_and_report_end_to_end(tmp_path):
     result = reproduce(recipe, "quick", tmp_path, workers=2, log=lambda s: None)
     assert result["runs"] == {"total": 2, "completed": 2, "diverged": 0, "failed": 0}
     assert result["failed_jobs"] == []
-    assert len(result["claims"]) == 5 and {c["verdict"] for c in result["claims"]} <= {
+    assert len(result["claims"]) == 6 and {c["verdict"] for c in result["claims"]} <= {
         "reproduced", "not reproduced"}  # fmt: skip
     for fig in result["figures"]:
         assert (tmp_path / "fig9" / fig).stat().st_size > 1000
@@ -125,3 +125,17 @@ def test_reproduce_and_report_end_to_end(tmp_path):
     assert "report.html" in proc.stdout
     md = (tmp_path / "report.md").read_text()
     assert "fig9" in md and "not run" in md  # the other items are listed as not run
+
+    # The recipe is edited (other Hessian settings): its old outputs are not reused.
+    first = _small_hessian(items_hessian.hessian_job(tmp_path, runs[0], "quick"))
+    edited = dataclasses.replace(first, argv=(*first.argv, "--set", "k=4"))
+    assert first.is_done(tmp_path) and first.recorded(tmp_path) == first.command(tmp_path)
+    assert edited.is_stale(tmp_path) and not edited.is_done(tmp_path)
+    (outcome,) = run_sweep(tmp_path, (), (edited,), workers=1, log=lambda s: None)
+    assert outcome.status == "completed" and edited.is_done(tmp_path)
+    spectrum = json.loads((tmp_path / edited.out / "spectrum.json").read_text())
+    assert len(spectrum["eigenvalues"]) == 4  # recomputed with the edited settings
+    assert (tmp_path / (edited.out + ".stale") / "spectrum.json").is_file()  # set aside
+    # An output from before job.json existed is accepted as it is.
+    (tmp_path / edited.out / "job.json").unlink()
+    assert first.is_done(tmp_path) and not first.is_stale(tmp_path)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from advland.errors import UserError
+from advland.fileio import atomic_write_json, read_json
 
 Tags = tuple[tuple[str, Any], ...]
 
@@ -66,7 +67,10 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class AnalysisJob:
-    """One `advland analyze` call; done when `out/<done>` exists (results are atomic)."""
+    """One `advland analyze` call; done when `out/<done>` exists (results are atomic) and
+    was made by the same command: `out/job.json` records it, so an output left by a recipe
+    with other settings (an older advland, an edited recipe) is never reused as this one's.
+    Outputs from before `job.json` existed carry none and are accepted."""
 
     name: str
     argv: tuple[str, ...]
@@ -76,8 +80,24 @@ class AnalysisJob:
     def full_argv(self, root: Path) -> list[str]:
         return [*self.argv, "--out", str(root / self.out)]
 
+    def command(self, root: Path) -> list[str]:
+        """The argv with the root written as "<root>": a moved root stays valid."""
+        return [a.replace(str(root), "<root>") for a in self.argv]
+
+    def recorded(self, root: Path) -> list[str] | None:
+        path = root / self.out / "job.json"
+        return read_json(path)["argv"] if path.is_file() else None
+
+    def is_stale(self, root: Path) -> bool:
+        """Finished, but by another command."""
+        made_by = self.recorded(root)
+        return made_by is not None and made_by != self.command(root)
+
     def is_done(self, root: Path) -> bool:
-        return (root / self.out / self.done).is_file()
+        return (root / self.out / self.done).is_file() and not self.is_stale(root)
+
+    def record(self, root: Path) -> None:
+        atomic_write_json(root / self.out / "job.json", {"argv": self.command(root)})
 
 
 def _short(key: str, value: Any) -> str:

@@ -86,8 +86,14 @@ def _analysis_task(root: Path, job: AnalysisJob) -> Callable[[int], Outcome]:
     def task(threads: int) -> Outcome:
         if job.is_done(root):
             return Outcome(job.name, "skipped-done", 0.0, "already finished")
+        out = root / job.out
+        if job.is_stale(root):  # another recipe's output: set aside, never resumed from
+            shutil.rmtree(out.with_name(out.name + ".stale"), ignore_errors=True)
+            out.rename(out.with_name(out.name + ".stale"))
         start = time.perf_counter()
         code, tail = _call(job.full_argv(root), root / "logs" / f"{job.name}.log", threads)
+        if code == 0 and (out / job.done).is_file():
+            job.record(root)
         status = "completed" if code == 0 and job.is_done(root) else "failed"
         seconds = add_job_seconds(root, job.name, time.perf_counter() - start)
         return Outcome(job.name, status, seconds, tail if code else "")
