@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from advland.config import build_config
@@ -251,3 +252,20 @@ def test_similarity_claims_compare_directions():
 
 def test_empty_plan_selects_nothing():
     assert select(Plan(), {}) == Plan()
+
+
+def test_surface_rise_is_local_curvature():
+    from advland.experiments.items_landscape import rises
+
+    a = np.linspace(-0.5, 0.5, 9)
+    r2 = a[:, None] ** 2 + a[None, :] ** 2
+
+    def bowl(curvature):  # quadratic near θ, saturating at 3 farther out
+        return {"loss": [np.minimum(0.5 * curvature * r2, 3.0).tolist()]}
+
+    local = [rises(bowl(c))[0] for c in (10, 50, 150)]
+    assert local == sorted(local) and local[0] == pytest.approx(0.5 * 10 * 0.125**2 * 1.5)
+    # the whole-grid mean is dominated by the saturated far field: the sharpest bowl's
+    # mean sits barely above the middle one's, while the local rise is 3x larger
+    whole = [rises(bowl(c))[1] for c in (50, 150)]
+    assert whole[1] / whole[0] < 1.5 and local[2] / local[1] == pytest.approx(3.0)
