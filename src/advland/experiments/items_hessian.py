@@ -97,5 +97,5 @@ FIG9 = Recipe(
     claim="The MNIST counterpart of Fig. 2: the top eigenvalues grow with ε.",
     plan=_plan_for("mnist"),
     summarize=_summarize,
-    cost={"quick": "≈ 6 min on 2 CPU cores", "full": "≈ 10 GPU-hours"},
+    cost={"quick": "≈ 3 min on 2 CPU cores", "full": "≈ 10 GPU-hours"},
 )  # fmt: skip

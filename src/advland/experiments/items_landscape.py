@@ -158,7 +158,7 @@ FIG12 = Recipe(
     claim="The curvature around the trained parameters grows with ε: minima are sharper under larger budgets.",
     plan=_plan_fig12,
     summarize=_summarize_fig12,
-    cost={"quick": "≈ 12 min on 2 CPU cores (MNIST only)", "full": "≈ 40 GPU-hours of training + 3 GPU-hours"},
+    cost={"quick": "≈ 6 min on 2 CPU cores (MNIST only)", "full": "≈ 40 GPU-hours of training + 3 GPU-hours"},
 )  # fmt: skip
 
 FIG15 = Recipe(
@@ -167,5 +167,5 @@ FIG15 = Recipe(
     claim="For vanilla training or a small ε the learned curves are flat; under a larger ε they must cross regions of higher loss.",
     plan=_plan_fig15,
     summarize=_summarize_fig15,
-    cost={"quick": "≈ 15 min on 2 CPU cores", "full": "≈ 80 GPU-hours of training + curves"},
+    cost={"quick": "≈ 12 min on 2 CPU cores", "full": "≈ 80 GPU-hours of training + curves"},
 )  # fmt: skip

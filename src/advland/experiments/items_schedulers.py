@@ -219,7 +219,7 @@ FIG4 = Recipe(
     claim="Linear and cosine ε warmup beat a constant ε and work over a broader range of learning rates: faster at small rates, stable (no divergence) at large ones.",
     plan=_plan_fig4,
     summarize=_summarize_fig4,
-    cost={"quick": "≈ 25 min on 2 CPU cores (12 runs)", "full": "≈ 90 runs × 2 GPU-hours"},
+    cost={"quick": "≈ 12 min on 2 CPU cores (12 runs)", "full": "≈ 90 runs × 2 GPU-hours"},
 )  # fmt: skip
 
 FIG13 = Recipe(
@@ -228,7 +228,7 @@ FIG13 = Recipe(
     claim="Warming up the learning rate instead of ε does not give the benefit of ε warmup: worse at 1e-4, high variance or no convergence at larger rates.",
     plan=_plan_fig13,
     summarize=_summarize_fig13,
-    cost={"quick": "≈ 25 min on 2 CPU cores (shares Fig. 4's runs)", "full": "≈ 15 runs × 2 GPU-hours + Fig. 4"},
+    cost={"quick": "≈ 8 min on 2 CPU cores after Fig. 4 (its runs are shared), ≈ 20 min alone", "full": "≈ 15 runs × 2 GPU-hours + Fig. 4"},
 )  # fmt: skip
 
 FIG14 = Recipe(
@@ -237,5 +237,5 @@ FIG14 = Recipe(
     claim="Cosine and linear schedulers beat a constant ε at every width; small models (w = 2, 4) fail to converge with a constant ε.",
     plan=_plan_fig14,
     summarize=_summarize_fig14,
-    cost={"quick": "≈ 12 min on 2 CPU cores (9 runs)", "full": "≈ 75 runs × 1-2 GPU-hours"},
+    cost={"quick": "≈ 8 min on 2 CPU cores (9 runs)", "full": "≈ 75 runs × 1-2 GPU-hours"},
 )  # fmt: skip

@@ -111,5 +111,5 @@ FIG10 = Recipe(
     claim="The MNIST counterpart of Fig. 3, with the same observations.",
     plan=_plan_for("mnist"),
     summarize=_summarize,
-    cost={"quick": "≈ 8 min on 2 CPU cores", "full": "≈ 10 GPU-hours"},
+    cost={"quick": "≈ 5 min on 2 CPU cores", "full": "≈ 10 GPU-hours"},
 )  # fmt: skip

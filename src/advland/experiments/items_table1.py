@@ -157,5 +157,5 @@ TABLE1 = Recipe(
     claim="Cosine or linear ε schedulers beat a constant ε on clean and robust error in all cases; on CIFAR-10 the periodic scheduler's snapshot ensemble improves robust error.",
     plan=_plan,
     summarize=_summarize,
-    cost={"quick": "MNIST rows ≈ 10 min on 2 CPU cores (shares Fig. 4); CIFAR rows ≈ 1.5 h", "full": "45 runs: ≈ 200 GPU-hours"},
+    cost={"quick": "MNIST rows ≈ 6 min on 2 CPU cores (shares Fig. 4); CIFAR rows ≈ 1.5 h", "full": "45 runs: ≈ 200 GPU-hours"},
 )  # fmt: skip

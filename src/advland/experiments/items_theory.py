@@ -61,7 +61,7 @@ THEORY = Recipe(
     claim="Under a large ε the optimal linear classifier collapses to a constant one (Theorem 1); the adversarial loss has non-vanishing gradients (Theorem 2) and larger curvature (Theorem 3) as ε grows; the version space shrinks (Proposition 1).",
     plan=_plan_for("theory"),
     summarize=_summarize_for(None, ("multiclass_collapse", "theorem3_hessian_eigenvalues", "version_space", "fig5_sketch")),
-    cost={"quick": "≈ 2 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
+    cost={"quick": "< 1 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
 )  # fmt: skip
 
 FIG5 = Recipe(
@@ -70,5 +70,5 @@ FIG5 = Recipe(
     claim="The adversarial loss is not smooth at θ = 0 (a kink whose gradient jump grows with ε), while the vanilla loss is smooth.",
     plan=_plan_for("fig5"),
     summarize=_summarize_for(SKETCH_CHECKS, ("fig5_sketch",)),
-    cost={"quick": "≈ 2 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
+    cost={"quick": "< 1 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
 )  # fmt: skip
