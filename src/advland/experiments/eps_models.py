@@ -22,8 +22,9 @@ Scales:
   models, and only a model that has fit its training set shows Fig. 2's ordering. Tried
   first and recorded in docs/reproduce.md: 2,000 Fashion-MNIST images × 6 epochs
   (ε up to 0.2), 2,000 mnist-5k digits × 6 epochs with SGD, and with Adam 1e-3; in all
-  three the top eigenvalue did not grow with ε (the clean model was still far from zero
-  training loss).
+  three the top eigenvalue did not grow with ε, and the clean model had not fit its
+  training set (final training loss 0.40 / 0.054 / 0.26, error 15 / 1.3 / 2.8%, against
+  0.012 and 0% for the adopted configuration).
 """
 
 from __future__ import annotations
