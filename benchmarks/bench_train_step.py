@@ -12,8 +12,9 @@ synthetic data in the model's input shape, these are timed round-robin in one pr
   with the shipped default `perf: auto` (channels_last on, CPU included) and the clean
   step and floor in the same layout; the overhead (c) / (k·b + a) has target <= 1.05;
 - advland NCHW: the same with `perf.channels_last: off`, against its own NCHW floor;
-- reference-style (NCHW, as users write it): PGD written as the paper's public code does it — `loss.backward()` with
-  parameter gradients enabled, then `x_adv.grad.sign()` — followed by the same update;
+- reference-style (NCHW, as users write it): PGD written as the paper's public code does
+  it — `loss.backward()` with parameter gradients enabled, then `x_adv.grad.sign()` —
+  followed by the same update;
   target: advland >= 1.3x faster at k = 10;
 - torchattacks: a loop around `torchattacks.PGD` (when the package imports; skipped with
   a note otherwise); target: advland never slower.
@@ -125,13 +126,11 @@ def measure(case: tuple, repeats: int) -> dict:
     perf = resolve_perf(cfg, torch.device("cpu"))
     model, _, x, y = _setup(cfg, data, batch, channels_last=perf.channels_last)
     plain, _, x_plain, _ = _setup(cfg, data, batch, channels_last=False)
-    copies = {who: copy.deepcopy(model) for who in ("floor", "advland")}
-    copies |= {
-        who: copy.deepcopy(plain) for who in ("nchw", "nchw-floor", "reference", "torchattacks")
-    }
-    opts = {who: build_optimizer(m, cfg) for who, m in copies.items()}
+    # every contender trains its own copy of the same initial weights
+    m = {who: copy.deepcopy(model) for who in ("floor", "advland")}
+    m |= {who: copy.deepcopy(plain) for who in ("nchw", "nchw-floor", "reference", "torchattacks")}
+    opts = {who: build_optimizer(net, cfg) for who, net in m.items()}
     gens, gens_nchw = Generators.seeded(0), Generators.seeded(0)
-    m = copies
     contenders = {
         "clean step (a)": lambda: clean_step(m["floor"], opts["floor"], x, y),
         f"attack floor k*(b), k={K}": lambda: attack_floor(m["floor"], x, y, K),
