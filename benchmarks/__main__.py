@@ -61,8 +61,11 @@ def targets(results: dict) -> list[list]:
     eig = results.get("eigensolvers")
     if eig:
         for name, rt in eig["ratios"].items():
-            add("eigensolvers", f"HVPs {name}", rt["hvps_total"], ">=", 5)
-            add("eigensolvers", f"time {name} ({eig['clock']})", rt["seconds"], ">=", 5)
+            if "lower_bound" not in rt:
+                continue  # at the paper's settings the power iterations are less accurate
+            what = f"{name}{' (lower bound)' if rt['lower_bound'] else ''}"
+            add("eigensolvers", f"HVPs {what}", rt["hvps_total"], ">=", 5)
+            add("eigensolvers", f"time {what} ({eig['clock']})", rt["seconds"], ">=", 5)
         cpu = eig["hvp_vs_grad_seconds"]["cpu"]
         add("eigensolvers", "one HVP / one gradient (func)", cpu["func"] / cpu["grad"], "<=", 3)
     for r in results.get("surface", {}).get("by_threads", []):

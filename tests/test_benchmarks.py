@@ -12,7 +12,7 @@ from support import ROOT
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `benchmarks` is a top-level folder, not an installed package
 
-from benchmarks import bench_train_step
+from benchmarks import bench_eigensolvers, bench_train_step
 from benchmarks.__main__ import targets
 from benchmarks.common import interleaved, table
 
@@ -64,3 +64,35 @@ def test_targets_mark_unmet_ratios():
     (met,) = targets({"dynamics": {"overhead": 0.01}})
     (unmet,) = targets({"dynamics": {"overhead": 0.5}})
     assert (met[4], unmet[4]) == ("yes", "NO") and met[3] == "<= 5"
+
+
+def _eig_row(name: str, hvps: int, seconds: float, err: float) -> dict:
+    return {"method": name, "hvps": hvps, "solver_hvps": hvps, "seconds": seconds,
+            "cpu_seconds": seconds, "max_rel_error": err, "accurate_pairs": 20 * (err <= 1e-3)}  # fmt: skip
+
+
+def test_eigensolver_ratios_are_taken_at_equal_accuracy():
+    """A power iteration is tightened until it reaches the target; one that never does gives
+    a lower bound, and only the equal-accuracy ratios are judged against the 5x target."""
+    settings = [(50, 1e-3), (200, 1e-4), (500, 1e-5)]
+    errors = iter([0.5, 1e-4, 0.0])
+    made = bench_eigensolvers.escalate(
+        lambda it, tol: _eig_row(f"p{it}", 10 * it, it / 10, next(errors)), settings, 10**6
+    )
+    assert [r["method"] for r in made] == ["p50", "p200"]  # stops once accurate
+    capped = bench_eigensolvers.escalate(
+        lambda it, tol: _eig_row(f"q{it}", 10 * it, it / 10, 0.5), settings, 1000
+    )
+    assert [r["method"] for r in capped] == ["q50", "q200"]  # stops at the product budget
+    lz = _eig_row("lanczos", 100, 1.0, 1e-6)
+    ratios = bench_eigensolvers.summarize_ratios(lz, {"power": made, "pyhessian": capped}, "cpu")
+    assert ratios["vs_power_paper_settings"]["hvps_total"] == 5.0
+    assert ratios["vs_power_equal_accuracy"]["hvps_total"] == 20.0
+    assert ratios["vs_power_equal_accuracy"]["lower_bound"] is False
+    assert ratios["vs_pyhessian_equal_accuracy"]["lower_bound"] is True
+    rows = targets({"eigensolvers": {"ratios": ratios, "clock": "cpu",
+                                     "hvp_vs_grad_seconds": {"cpu": {"func": 2.0, "grad": 1.0}}}})  # fmt: skip
+    judged = [r[1] for r in rows]
+    assert not any("paper_settings" in w for w in judged)
+    assert "HVPs vs_pyhessian_equal_accuracy (lower bound)" in judged
+    assert all(r[4] == "yes" for r in rows)
