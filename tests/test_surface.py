@@ -1,4 +1,4 @@
-"""Adversarial loss surfaces: centre value, vmap = loop, filter normalisation, resume."""
+"""Adversarial loss surfaces: centre value, grouped = vmap = loop, filter normalisation, resume."""
 
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
 
 
 @pytest.mark.parametrize(
-    "mode,dtype,tol", [("loop", torch.float32, 1e-6), ("vmap", torch.float64, 1e-9)]
-)
+    "mode,dtype,tol",
+    [("loop", torch.float32, 1e-6), ("vmap", torch.float64, 1e-9),
+     ("grouped", torch.float64, 1e-9), ("grouped", torch.float32, 1e-5)],
+)  # fmt: skip
 def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
     model, (x, y) = lenet(dtype), random_images(10, dtype=dtype)
     cfg = replace(BASE, mode=mode, batch_size=64, restarts=2)
@@ -47,17 +49,18 @@ def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
     assert res.loss[1].min() >= res.loss[0].min()  # PGD never lowers the loss here
 
 
+@pytest.mark.parametrize("batched", ["vmap", "grouped"])
 @pytest.mark.parametrize(
     "arch,changes",
     [
-        ("lenet", {}),  # the loop path in channels_last (its default)
-        ("lenet", {"channels_last": False}),  # the loop path in NCHW
+        ("lenet", {}),  # the loop and grouped paths in channels_last (their default)
+        ("lenet", {"channels_last": False}),  # ... and in NCHW
         ("lenet", {"norm": "l2", "eps": (0.5,), "restarts": 2}),
         ("lenet", {"reuse_attack_block": 2, "random_start": "eps"}),
-        ("resnet18", {"eps": (0.05,), "steps": 2}),  # BatchNorm, eval mode, under vmap
+        ("resnet18", {"eps": (0.05,), "steps": 2}),  # BatchNorm, eval mode
     ],
 )
-def test_vmap_equals_one_point_at_a_time(arch, changes):
+def test_batched_paths_equal_one_point_at_a_time(batched, arch, changes):
     if arch == "lenet":
         model, (x, y) = lenet(torch.float64), random_images(10, dtype=torch.float64)
     else:
@@ -67,10 +70,11 @@ def test_vmap_equals_one_point_at_a_time(arch, changes):
         (x, y) = random_images(6, (1, 6, 6), torch.float64)
     cfg = replace(BASE, **changes)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    batched = loss_surface(model, (x, y), replace(cfg, mode="vmap"))
+    many = loss_surface(model, (x, y), replace(cfg, mode=batched))
     single = loss_surface(model, (x, y), replace(cfg, mode="loop"))
-    np.testing.assert_allclose(batched.loss, single.loss, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(batched.error, single.error, atol=1e-9)
+    assert many.mode_used == batched
+    np.testing.assert_allclose(many.loss, single.loss, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(many.error, single.error, atol=1e-9)
     for k, v in model.state_dict().items():  # model (incl. BN running stats) untouched
         assert torch.equal(v, state[k]), k
 
@@ -145,23 +149,44 @@ def test_resume_skips_finished_points(tmp_path, monkeypatch):
 
 
 class NotVmappable(nn.Module):
-    """Data-dependent Python control flow: fine eagerly, impossible under vmap."""
+    """Data-dependent Python control flow (impossible under vmap) on a bare parameter (which
+    the grouped path cannot split into points): only the loop path can run it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.fc = nn.Linear(16, 3)
+        self.w = nn.Parameter(0.1 * torch.randn(16, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.fc(x.flatten(1))
+        z = x.flatten(1) @ self.w
         return z if z.sum().item() > -1e9 else -z
 
 
-def test_auto_mode_falls_back_to_loop():
+class MixesChannels(nn.Module):
+    """Concatenates a mean over channels: fine per point, wrong on a grouped activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.fc = nn.Linear(3 * 16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        return self.fc(torch.cat([h, h.mean(1, keepdim=True)], 1).flatten(1))
+
+
+@pytest.mark.parametrize("model_cls,used", [(NotVmappable, "loop"), (MixesChannels, "vmap")])
+def test_auto_mode_falls_back(model_cls, used):
     torch.manual_seed(0)
-    model = NotVmappable()
+    model = model_cls()
     x, y = torch.rand(6, 1, 4, 4), torch.randint(0, 3, (6,))
     cfg = replace(BASE, eps=(0.1,))
     res = loss_surface(model, (x, y), cfg)
-    assert res.mode_used == "loop" and res.done.all()
-    with pytest.raises(RuntimeError):
-        loss_surface(model, (x, y), replace(cfg, mode="vmap"))
+    assert res.mode_used == used and res.done.all()
+    single = loss_surface(model, (x, y), replace(cfg, mode="loop"))
+    np.testing.assert_allclose(res.loss, single.loss, atol=1e-5, rtol=0)
+    # one clear line for an explicit mode, no silent fallback
+    with pytest.raises(UserError, match=r"outside its layers|mixes channels"):
+        loss_surface(model, (x, y), replace(cfg, mode="grouped"))
+    if used == "loop":
+        with pytest.raises(RuntimeError):
+            loss_surface(model, (x, y), replace(cfg, mode="vmap"))

@@ -5,12 +5,15 @@ so the surface shows the adversarial loss itself, not the clean loss at fixed ex
 Directions are the top Hessian eigenvectors (given, normalised to unit norm) or
 filter-normalised random directions (Li et al. 2018; 1-D parameters zeroed or kept).
 
-Grid points are independent, so P of them run as ONE batched computation: the P parameter
-sets are stacked and `torch.func.functional_call` is vmapped over them, PGD's input
-gradient coming from `torch.func.grad`. The same ascent step as `advland.attacks.pgd`
-is used (`Threat.ascent`/`project`, same random start, restarts kept by `keep_worst`), so
-the batched path agrees with the one-point-at-a-time path, which calls `pgd` itself on a
-model copy; "auto" falls back to it when a model cannot be vmapped. Both paths live in
+Grid points are independent, so P of them run as ONE batched computation. "grouped" (the
+default on every model built from Conv2d/Linear/BatchNorm and per-channel layers) runs the
+P parameter sets as one network with P× the channels, in channels_last
+(`advland.analysis.grouped`); "vmap" vmaps `torch.func.functional_call` over the stacked
+parameter sets, PGD's input gradient coming from `torch.func.grad`. Both use the same
+ascent step as `advland.attacks.pgd` (`Threat.ascent`/`project`, same random start,
+restarts kept by `keep_worst`), so they agree with the one-point-at-a-time path, which
+calls `pgd` itself on a model copy. "auto" tries grouped, then vmap, then the loop, each
+when the one before cannot handle the model. The paths live in
 `advland.analysis.surface_eval`.
 
 Randomness: the random start for data batch b at budget index e comes from a generator
@@ -38,6 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from advland.analysis.grouped import NotGroupable
 from advland.analysis.params import Vec, filter_normalized_direction, norm, trainable
 from advland.analysis.resume import fingerprint
 from advland.analysis.surface_eval import PointEvaluator
@@ -45,7 +49,8 @@ from advland.errors import UserError
 from advland.fileio import atomic_write_json, atomic_write_npz, read_npz, remove_stale_temps
 
 DIRECTION_KINDS = ("eigen", "filter-random")
-MODES = ("auto", "vmap", "loop")
+MODES = ("auto", "grouped", "vmap", "loop")
+FALLBACK = {"grouped": "vmap", "vmap": "loop"}  # what "auto" tries next when a path fails
 # speed settings: they may change between resumed calls (results agree to float rounding)
 _NOT_RESULT_FIELDS = ("points_per_batch", "mode", "channels_last")
 
@@ -69,11 +74,11 @@ class SurfaceConfig:
     attack_loss: str = "ce"
     seed: int = 0
     batch_size: int = 256  # data examples per forward
-    points_per_batch: int = 16  # grid points per vmapped forward/backward
+    points_per_batch: int = 16  # grid points per batched forward/backward
     reuse_attack_block: int = 1  # k > 1: one attack per k×k block (approximate)
-    mode: str = "auto"  # "vmap" | "loop" | "auto" (vmap, falling back to loop)
-    # loop path: model and image batches in channels_last, like training (faster on a CPU:
-    # docs/benchmarks.md §4); the vmap path batches points into grouped convolutions instead
+    mode: str = "auto"  # "grouped" | "vmap" | "loop" | "auto" (in that order, as they work)
+    # grouped and loop paths: image activations in channels_last, like training (faster on
+    # a CPU: docs/benchmarks.md §4); vmap decides its own layouts
     channels_last: bool = True
 
     def __post_init__(self) -> None:
@@ -235,7 +240,7 @@ def loss_surface(
         **{f"v{i + 1}": _flat(d) for i, d in enumerate(dirs)},
     }  # fmt: skip
     theta = [p.detach() for p in trainable(model)]
-    ev, mode = PointEvaluator(model, cfg), ("loop" if cfg.mode == "loop" else "vmap")
+    ev, mode = PointEvaluator(model, cfg), ("grouped" if cfg.mode == "auto" else cfg.mode)
     units = _units(cfg, done)
     batches = [
         units[i : i + cfg.points_per_batch] for i in range(0, len(units), cfg.points_per_batch)
@@ -256,15 +261,16 @@ def loss_surface(
                 xb = x_all[b : b + cfg.batch_size].to(dev)
                 yb = y_all[b : b + cfg.batch_size].to(dev)
                 seed = attack_seed(cfg, e, b // cfg.batch_size)
-                try:
-                    run = ev.run_loop if mode == "loop" else ev.run_vmap
-                    out = run(*args, xb, yb, cfg.eps[e], seed)
-                except (RuntimeError, NotImplementedError) as err:
-                    if cfg.mode != "auto" or mode == "loop":
-                        raise
-                    tqdm.write(f"vmap failed ({type(err).__name__}: {err}); one point at a time")
-                    mode = "loop"
-                    out = ev.run_loop(*args, xb, yb, cfg.eps[e], seed)
+                while True:
+                    try:
+                        out = ev.run(mode, *args, xb, yb, cfg.eps[e], seed)
+                        break
+                    except (RuntimeError, NotImplementedError, NotGroupable) as err:
+                        if cfg.mode != "auto" or mode not in FALLBACK:
+                            raise
+                        tqdm.write(f"{mode} path failed ({type(err).__name__}: {err}); "
+                                   f"using {FALLBACK[mode]}")  # fmt: skip
+                        mode = FALLBACK[mode]
                 ls, er = ls + out[0], er + out[1]
             n, ls, er = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
             for k, (_, i, j) in enumerate(batch):

@@ -1,8 +1,11 @@
 """Evaluation of a batch of loss-surface grid points on one data batch (for `surface`).
 
-`PointEvaluator.run_vmap` attacks and evaluates P points θ + a1·v1 + a2·v2 as one vmapped
-computation; `run_loop` takes one point at a time with `advland.attacks.pgd` on a model
-copy (the fallback). The module doc of `advland.analysis.surface` says why the two agree.
+`PointEvaluator.run_grouped` attacks and evaluates P points θ + a1·v1 + a2·v2 as ONE
+network with P× the channels (`advland.analysis.grouped`; the fastest path on a CPU),
+`run_vmap` as one vmapped computation (any model torch.func can vmap), `run_loop` one point
+at a time with `advland.attacks.pgd` on a model copy (any model). All three take the same
+ascent steps from the same random starts; the module doc of `advland.analysis.surface` says
+why they agree.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from advland.analysis.grouped import GroupedNet, NotGroupable, from_grouped, to_grouped
 from advland.analysis.params import Vec, trainable
 from advland.attacks import Threat, get_loss, pgd
 from advland.attacks.pgd import keep_worst
@@ -45,6 +49,7 @@ class PointEvaluator:
         self.fixed = {**fixed, **dict(model.named_buffers())}
         self.loss_fn = get_loss(cfg.attack_loss)
         self.work = None  # model copy for the loop path, made on first use
+        self.grouped: GroupedNet | None = None  # made and checked on first use
 
     def _logits(self, params: Vec, xa: torch.Tensor) -> torch.Tensor:
         return functional_call(
@@ -81,12 +86,7 @@ class PointEvaluator:
             xa = x.expand(coords.shape[0], *x.shape)
         else:
             threat, alpha = Threat(norm=self.cfg.norm, eps=eps), self.cfg.alpha(eps)
-            gen = torch.Generator().manual_seed(seed)
-            radius = {"step": alpha, "eps": eps, "none": None}[self.cfg.random_start]
-            starts = [
-                x.clone() if radius is None else threat.random_init(x, radius, gen)
-                for _ in range(self.cfg.restarts)
-            ]  # drawn in pgd's order, so each point sees exactly pgd's starts
+            starts = self._starts(threat, alpha, eps, x, seed)
             if self.cfg.reuse_attack_block == 1:  # anchors are the points themselves
                 xa = self._vmap_pgd(points, x, y, threat, alpha, starts)
             else:
@@ -95,6 +95,89 @@ class PointEvaluator:
         z = vmap(self._logits)(points, xa)
         ce = vmap(F.cross_entropy, in_dims=(0, None))(z, y, reduction="sum")
         return ce.double(), (z.argmax(-1) != y).sum(1).double()
+
+    def _all_params(self, stacked: Vec) -> dict[str, torch.Tensor]:
+        """Every parameter of the model stacked over the P points (frozen ones repeated)."""
+        n = stacked[0].shape[0]
+        out = dict(zip(self.names, stacked, strict=True))
+        for name, p in self.model.named_parameters():
+            out.setdefault(name, p.detach()[None].expand(n, *p.shape))
+        return out
+
+    def _grouped_net(self, theta: Vec, dirs: list[Vec], x: torch.Tensor) -> GroupedNet:
+        """The grouped network, built once and checked against functional_call on two
+        different points (a forward that mixes channels would otherwise go unnoticed)."""
+        if self.grouped is None:
+            net = GroupedNet(self.model)
+            probe = torch.tensor([[0.5, -0.25], [-0.75, 1.0]], dtype=torch.float64)
+            params = self._all_params(_stacked(theta, dirs, probe[:, : len(dirs)]))
+            if not net.matches(self.model, params, x[:8]):
+                raise NotGroupable(
+                    f"{type(self.model).__name__}'s forward mixes channels outside its layers"
+                )
+            self.grouped = net
+        return self.grouped
+
+    def _grouped_pgd(self, net, params, x, y, threat: Threat, alpha: float, starts):
+        """`pgd` for P parameter sets as one grouped network: x_adv [P, B, ...] (a view of a
+        [B, P·C, ...] tensor). The attack's own arithmetic is vmapped over the points, so
+        per-example ℓ2 norms stay per point."""
+        n_points, nhwc = next(iter(params.values())).shape[0], self.cfg.channels_last
+        ascent, project = vmap(threat.ascent), vmap(threat.project, in_dims=(0, None))
+
+        def step(xa: torch.Tensor) -> torch.Tensor:
+            xg = to_grouped(xa, nhwc).requires_grad_(True)
+            with torch.enable_grad():
+                z = net.logits(params, xg)
+                loss = self.loss_fn(z.flatten(0, 1), y.repeat(n_points)).sum()  # sum, as in pgd
+                (g,) = torch.autograd.grad(loss, xg)
+            return project(xa + alpha * ascent(from_grouped(g, n_points)), x)
+
+        best = None
+        for start in starts:
+            xa = start.expand(n_points, *start.shape)
+            for _ in range(self.cfg.steps):
+                xa = step(xa)
+            if len(starts) == 1:
+                return xa
+            z = net.logits(params, to_grouped(xa, nhwc))
+            loss = vmap(self.loss_fn, in_dims=(0, None))(z, y).float()
+            cand = (xa, loss, z.argmax(-1) != y)
+            best = cand if best is None else vmap(keep_worst)(best, cand)
+        return best[0]
+
+    def run(self, mode: str, *args) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss sums, error counts) of the points, by the path named `mode`."""
+        return {"grouped": self.run_grouped, "vmap": self.run_vmap, "loop": self.run_loop}[mode](
+            *args
+        )
+
+    @torch.no_grad()
+    def run_grouped(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
+        net = self._grouped_net(theta, dirs, x)
+        points = self._all_params(_stacked(theta, dirs, coords))
+        if eps == 0:
+            xa = x.expand(coords.shape[0], *x.shape)
+        else:
+            threat, alpha = Threat(norm=self.cfg.norm, eps=eps), self.cfg.alpha(eps)
+            starts = self._starts(threat, alpha, eps, x, seed)
+            if self.cfg.reuse_attack_block == 1:  # anchors are the points themselves
+                xa = self._grouped_pgd(net, points, x, y, threat, alpha, starts)
+            else:
+                att = self._all_params(_stacked(theta, dirs, anchors))
+                xa = self._grouped_pgd(net, att, x, y, threat, alpha, starts)[idx]
+        z = net.logits(points, to_grouped(xa, self.cfg.channels_last))
+        ce = vmap(F.cross_entropy, in_dims=(0, None))(z, y, reduction="sum")
+        return ce.double(), (z.argmax(-1) != y).sum(1).double()
+
+    def _starts(self, threat: Threat, alpha: float, eps: float, x, seed: int) -> list:
+        """pgd's random starts, drawn in pgd's order: each point sees exactly pgd's starts."""
+        gen = torch.Generator().manual_seed(seed)
+        radius = {"step": alpha, "eps": eps, "none": None}[self.cfg.random_start]
+        return [
+            x.clone() if radius is None else threat.random_init(x, radius, gen)
+            for _ in range(self.cfg.restarts)
+        ]
 
     @torch.no_grad()
     def run_loop(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
