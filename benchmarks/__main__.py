@@ -2,7 +2,7 @@
 
     python -m benchmarks [--quick] [--only NAME ...] [--threads N] [--out results.json]
 
---quick sizes everything for a 2-core CPU (about 5 minutes in all). Benchmarks run one
+--quick sizes everything for a 2-core CPU (about 7 minutes in all). Benchmarks run one
 after another with `--threads` CPU threads (default 1: on a shared machine extra OpenMP
 threads mostly spin-wait); the surface benchmark measures 1 and 2 threads itself. Each
 benchmark's own module also runs alone: `python -m benchmarks.bench_train_step --help`.
@@ -83,7 +83,7 @@ def targets(results: dict) -> list[list]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="sizes for a 2-core CPU (~5 min)")
+    ap.add_argument("--quick", action="store_true", help="sizes for a 2-core CPU (~7 min)")
     ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--out", default=None, help="write all results as JSON here")

@@ -258,7 +258,7 @@ def run(quick: bool = False, seed: int = 0) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller model/subset (~1 min)")
+    ap.add_argument("--quick", action="store_true", help="smaller model/subset (~2.5 min)")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")

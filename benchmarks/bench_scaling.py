@@ -13,7 +13,10 @@ Adam) on the CPU and reports
 - leaks: resident memory (RSS, from /proc) after each of several epochs in a row; flat
   after the first epoch = no leak;
 - the data loader's share of the epoch: the same `DeviceLoader` iterated alone (all
-  batches materialised, float conversion included) over the epoch time (target < 2%).
+  batches materialised, float conversion included) over the epoch time (target < 2%);
+  also for the CIFAR recipe (`configs/cifar10-resnet18-constant.yaml`: pad-4 crop + flip
+  on the device, PGD-10, batch 128) on synthetic CIFAR-shaped images with the smallest
+  ResNet18 (w=1: the cheaper the step, the larger the loader's share).
 """
 
 from __future__ import annotations
@@ -29,18 +32,21 @@ import torch
 
 from advland.config import build_config
 from advland.data import DeviceLoader, load_splits
-from advland.data.splits import Split
+from advland.data.splits import Split, Splits
 from advland.training.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
 from benchmarks.common import emit, machine, table
+from benchmarks.gpu_epoch import RECIPE as CIFAR_RECIPE
+from benchmarks.gpu_epoch import synthetic_cifar
 
 SETTINGS = {
     "quick": dict(sizes=(1000, 2000, 4000), size_width=1, widths=(1, 2, 4, 8, 16),
-                  width_images=512, leak_epochs=5, leak_images=1000),
+                  width_images=512, leak_epochs=5, leak_images=1000, cifar_images=512),
     "full": dict(sizes=(1000, 2000, 4000, 8000, 16000, 30000, 60000), size_width=4,
-                 widths=(1, 2, 4, 8, 16), width_images=2000, leak_epochs=8, leak_images=4000),
+                 widths=(1, 2, 4, 8, 16), width_images=2000, leak_epochs=8, leak_images=4000,
+                 cifar_images=2048),
 }  # fmt: skip
 
 
@@ -71,7 +77,8 @@ class Trainer:
         self.model = build_run_model(cfg, splits, torch.device("cpu"))
         self.opt = build_optimizer(self.model, cfg)
         self.loader = DeviceLoader(train, cfg.train.batch_size, device=torch.device("cpu"),
-                                   shuffle=True, generator=self.gens.data)  # fmt: skip
+                                   shuffle=True, generator=self.gens.data,
+                                   augment=splits.augment)  # fmt: skip
         self.nb = len(self.loader)
         self.recorder = DynamicsRecorder(self.model, [], "off", 0, self.nb)
         self.eps_at, self.lr_at = eps_schedule(cfg), lr_schedule(cfg)
@@ -92,6 +99,20 @@ class Trainer:
         for x, _ in loader:
             x.sum()  # touch the batch: nothing is left lazily undone
         return time.perf_counter() - start
+
+
+def cifar_share(n: int) -> dict:
+    """The CIFAR recipe's loader (crop + flip on the device) against its training epoch:
+    ResNet18 w=1 on n synthetic CIFAR-shaped images, the faster of two epochs."""
+    cfg = build_config(CIFAR_RECIPE, ["model.width=1", "data.val_size=0", "train.val_every=0"])
+    train = synthetic_cifar(n)
+    splits = Splits("synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic",
+                    "crop-flip")  # fmt: skip
+    t = Trainer(cfg, splits, train)
+    epoch_s = min(t.epoch(), t.epoch())
+    loader_s = t.loader_seconds()
+    return {"images": n, "model": "resnet18 w=1", "augment": "crop-flip", "epoch_s": epoch_s,
+            "loader_s": loader_s, "loader_share": loader_s / epoch_s}  # fmt: skip
 
 
 def run(quick: bool = False) -> dict:
@@ -122,6 +143,7 @@ def run(quick: bool = False) -> dict:
                        "rss_mb": rss_mb(), "rss_growth_mb": rss_mb() - before,
                        "peak_rss_mb": peak_rss_mb()})  # fmt: skip
         del t
+    cifar = cifar_share(s["cifar_images"])
     cfg = replace(base_cfg, model=replace(base_cfg.model, width=s["size_width"]))
     t = Trainer(cfg, splits, images(splits.train, s["leak_images"]))
     leak = [{"epoch": i + 1, "epoch_s": t.epoch(), "rss_mb": rss_mb()}
@@ -131,10 +153,10 @@ def run(quick: bool = False) -> dict:
     return {
         "benchmark": "scaling", "quick": quick, "settings": s, "machine": machine(),
         "recipe": "configs/quickstart.yaml (PGD-10, eps 0.3, batch 128, Adam), CPU",
-        "sizes": sizes, "widths": widths, "leak": leak,
+        "sizes": sizes, "widths": widths, "leak": leak, "cifar_crop_flip": cifar,
         "summary": {
             "s_per_1k_max_over_min": max(per_1k) / min(per_1k),
-            "loader_share_max": max(r["loader_share"] for r in sizes),
+            "loader_share_max": max(r["loader_share"] for r in [*sizes, cifar]),
             "rss_growth_after_first_epoch_mb": max(after_first) - min(after_first),
         },
     }  # fmt: skip
@@ -153,6 +175,10 @@ def report(result: dict) -> str:
     rows = [[r["width"], r["params"], r["epoch_s"], r["rss_growth_mb"], r["peak_rss_mb"]]
             for r in result["widths"]]  # fmt: skip
     out.append(table(["width", "params", "epoch s", "RSS growth MB", "peak RSS MB"], rows, ".3g"))
+    c = result["cifar_crop_flip"]
+    out.append(f"\nCIFAR recipe, crop+flip on the device ({c['images']} synthetic images, "
+               f"{c['model']}): epoch {c['epoch_s']:.2f} s, loader alone {c['loader_s']:.4f} s "
+               f"= {100 * c['loader_share']:.2f}%")  # fmt: skip
     out.append(f"\nrepeated epochs ({s['leak_images']} images, LeNet w={s['size_width']}):")
     rows = [[r["epoch"], r["epoch_s"], r["rss_mb"]] for r in result["leak"]]
     out.append(table(["epoch", "epoch s", "RSS MB"], rows, ".4g"))

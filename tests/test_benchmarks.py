@@ -12,7 +12,7 @@ from support import ROOT
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `benchmarks` is a top-level folder, not an installed package
 
-from benchmarks import bench_eigensolvers, bench_train_step
+from benchmarks import bench_eigensolvers, bench_scaling, bench_train_step
 from benchmarks.__main__ import targets
 from benchmarks.common import interleaved, table
 
@@ -29,6 +29,7 @@ def test_gpu_epoch_dry_run_writes_its_result(tmp_path):
     assert r["dry_run"] and r["device"] == "cpu" and r["images_trained"] == 64
     assert r["perf"] == {"amp": "torch.bfloat16", "channels_last": True, "compile": False}
     assert r["epoch_s"] > 0 and r["images_per_s"] > 0
+    assert r["loader_s"] > 0 and 0 < r["loader_share"] < 1 and "loader alone" in proc.stdout
 
 
 def test_train_step_smoke_reports_every_ratio():
@@ -96,3 +97,10 @@ def test_eigensolver_ratios_are_taken_at_equal_accuracy():
     assert not any("paper_settings" in w for w in judged)
     assert "HVPs vs_pyhessian_equal_accuracy (lower bound)" in judged
     assert all(r[4] == "yes" for r in rows)
+
+
+def test_cifar_loader_share_runs_the_augmented_recipe():
+    """The CIFAR row of the scaling benchmark: real crop-flip loader, real training epoch."""
+    r = bench_scaling.cifar_share(32)
+    assert r["augment"] == "crop-flip" and r["images"] == 32
+    assert 0 < r["loader_s"] < r["epoch_s"] and r["loader_share"] == r["loader_s"] / r["epoch_s"]
