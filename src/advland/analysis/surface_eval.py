@@ -11,6 +11,7 @@ why they agree.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import TYPE_CHECKING
 
 import torch
@@ -79,22 +80,29 @@ class PointEvaluator:
             best = cand if best is None else vmap(keep_worst)(best, cand)
         return best[0]
 
-    @torch.no_grad()
-    def run_vmap(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
-        points = _stacked(theta, dirs, coords)
+    def _run_batched(self, stack, attack, logits, coords, anchors, idx, x, y, eps, seed):
+        """The vmap and grouped paths' shared steps: stack(coords) → the points' parameters,
+        attack(params, x, y, threat, alpha, starts) → x_adv [P, B, ...], logits(params,
+        x_adv) → [P, B, classes]. PGD runs at the anchors, the loss at the points."""
+        points = stack(coords)
         if eps == 0:
             xa = x.expand(coords.shape[0], *x.shape)
         else:
             threat, alpha = Threat(norm=self.cfg.norm, eps=eps), self.cfg.alpha(eps)
             starts = self._starts(threat, alpha, eps, x, seed)
             if self.cfg.reuse_attack_block == 1:  # anchors are the points themselves
-                xa = self._vmap_pgd(points, x, y, threat, alpha, starts)
+                xa = attack(points, x, y, threat, alpha, starts)
             else:
-                att = _stacked(theta, dirs, anchors)
-                xa = self._vmap_pgd(att, x, y, threat, alpha, starts)[idx]
-        z = vmap(self._logits)(points, xa)
+                xa = attack(stack(anchors), x, y, threat, alpha, starts)[idx]
+        z = logits(points, xa)
         ce = vmap(F.cross_entropy, in_dims=(0, None))(z, y, reduction="sum")
         return ce.double(), (z.argmax(-1) != y).sum(1).double()
+
+    @torch.no_grad()
+    def run_vmap(self, theta, dirs, coords, anchors, idx, *data):
+        stack = functools.partial(_stacked, theta, dirs)
+        logits = vmap(self._logits)
+        return self._run_batched(stack, self._vmap_pgd, logits, coords, anchors, idx, *data)
 
     def _all_params(self, stacked: Vec) -> dict[str, torch.Tensor]:
         """Every parameter of the model stacked over the P points (frozen ones repeated)."""
@@ -153,22 +161,17 @@ class PointEvaluator:
         )
 
     @torch.no_grad()
-    def run_grouped(self, theta, dirs, coords, anchors, idx, x, y, eps, seed):
+    def run_grouped(self, theta, dirs, coords, anchors, idx, x, *data):
         net = self._grouped_net(theta, dirs, x)
-        points = self._all_params(_stacked(theta, dirs, coords))
-        if eps == 0:
-            xa = x.expand(coords.shape[0], *x.shape)
-        else:
-            threat, alpha = Threat(norm=self.cfg.norm, eps=eps), self.cfg.alpha(eps)
-            starts = self._starts(threat, alpha, eps, x, seed)
-            if self.cfg.reuse_attack_block == 1:  # anchors are the points themselves
-                xa = self._grouped_pgd(net, points, x, y, threat, alpha, starts)
-            else:
-                att = self._all_params(_stacked(theta, dirs, anchors))
-                xa = self._grouped_pgd(net, att, x, y, threat, alpha, starts)[idx]
-        z = net.logits(points, to_grouped(xa, self.cfg.channels_last))
-        ce = vmap(F.cross_entropy, in_dims=(0, None))(z, y, reduction="sum")
-        return ce.double(), (z.argmax(-1) != y).sum(1).double()
+
+        def stack(c: torch.Tensor) -> dict[str, torch.Tensor]:
+            return self._all_params(_stacked(theta, dirs, c))
+
+        def logits(params: dict[str, torch.Tensor], xa: torch.Tensor) -> torch.Tensor:
+            return net.logits(params, to_grouped(xa, self.cfg.channels_last))
+
+        attack = functools.partial(self._grouped_pgd, net)
+        return self._run_batched(stack, attack, logits, coords, anchors, idx, x, *data)
 
     def _starts(self, threat: Threat, alpha: float, eps: float, x, seed: int) -> list:
         """pgd's random starts, drawn in pgd's order: each point sees exactly pgd's starts."""
