@@ -67,14 +67,23 @@ class PointEvaluator:
             g = grad(objective, argnums=1)(params, xa)
             return threat.project(xa + alpha * threat.ascent(g), x)
 
-        vstep, n_points, best = vmap(step), stacked[0].shape[0], None
+        vstep = vmap(step)
+        return self._worst_over_starts(
+            starts, stacked[0].shape[0], lambda xa: vstep(stacked, xa),
+            lambda xa: vmap(self._logits)(stacked, xa), y,
+        )  # fmt: skip
+
+    def _worst_over_starts(self, starts, n_points: int, step, logits, y) -> torch.Tensor:
+        """cfg.steps of `step` from each random start (shared by the P points); with
+        restarts, per point and example the worst result, as `pgd` keeps it."""
+        best = None
         for start in starts:
             xa = start.expand(n_points, *start.shape)
             for _ in range(self.cfg.steps):
-                xa = vstep(stacked, xa)
+                xa = step(xa)
             if len(starts) == 1:
                 return xa
-            z = vmap(self._logits)(stacked, xa)
+            z = logits(xa)
             loss = vmap(self.loss_fn, in_dims=(0, None))(z, y).float()
             cand = (xa, loss, z.argmax(-1) != y)
             best = cand if best is None else vmap(keep_worst)(best, cand)
@@ -141,18 +150,9 @@ class PointEvaluator:
                 (g,) = torch.autograd.grad(loss, xg)
             return project(xa + alpha * ascent(from_grouped(g, n_points)), x)
 
-        best = None
-        for start in starts:
-            xa = start.expand(n_points, *start.shape)
-            for _ in range(self.cfg.steps):
-                xa = step(xa)
-            if len(starts) == 1:
-                return xa
-            z = net.logits(params, to_grouped(xa, nhwc))
-            loss = vmap(self.loss_fn, in_dims=(0, None))(z, y).float()
-            cand = (xa, loss, z.argmax(-1) != y)
-            best = cand if best is None else vmap(keep_worst)(best, cand)
-        return best[0]
+        return self._worst_over_starts(
+            starts, n_points, step, lambda xa: net.logits(params, to_grouped(xa, nhwc)), y
+        )
 
     def run(self, mode: str, *args) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss sums, error counts) of the points, by the path named `mode`."""
