@@ -16,10 +16,11 @@ import torch
 
 from advland.config import build_config, to_dict
 from advland.data import DeviceLoader, load_splits
-from advland.training.checkpoint import Generators
+from advland.runs.checkpoint import Generators
+from advland.runs.model import build_run_model
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
-from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
+from advland.training.setup import build_optimizer, eps_schedule, lr_schedule
 from benchmarks.common import emit, machine, table
 
 

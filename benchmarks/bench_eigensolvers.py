@@ -36,11 +36,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from advland.analysis.eigen import random_start
-from advland.analysis.hvp import HVP_METHODS, HessianOperator
-from advland.analysis.lanczos import lanczos
+from advland.analysis.hessian.eigen import random_start
+from advland.analysis.hessian.hvp import HVP_METHODS, HessianOperator
+from advland.analysis.hessian.lanczos import lanczos
+from advland.analysis.hessian.power import power_iteration
 from advland.analysis.params import random_direction
-from advland.analysis.power import power_iteration
 from advland.attacks import Threat, pgd
 from advland.fileio import atomic_write_json
 from advland.models import build_model

@@ -32,10 +32,11 @@ import torch
 from advland.config import build_config
 from advland.data import DeviceLoader, load_splits
 from advland.data.splits import Split, Splits
-from advland.training.checkpoint import Generators
+from advland.runs.checkpoint import Generators
+from advland.runs.model import build_run_model
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
-from advland.training.setup import build_optimizer, build_run_model, eps_schedule, lr_schedule
+from advland.training.setup import build_optimizer, eps_schedule, lr_schedule
 from benchmarks.common import emit, machine, table
 from benchmarks.gpu_epoch import RECIPE as CIFAR_RECIPE
 from benchmarks.gpu_epoch import loader_epoch, synthetic_cifar

@@ -29,7 +29,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from advland.analysis.surface import SurfaceConfig, loss_surface
+from advland.analysis.landscape.surface import SurfaceConfig, loss_surface
 from advland.device import pick_device
 from advland.models import build_model
 from benchmarks.common import emit, interleaved, machine, ratio_clock, stats, table

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from advland.attacks.pgd import attack_mode
 from advland.config import build_config
 from advland.models import build_model
-from advland.training.checkpoint import Generators
+from advland.runs.checkpoint import Generators
 from advland.training.loop import train_step
 from advland.training.setup import Perf, build_optimizer, resolve_perf
 from benchmarks.common import emit, interleaved, machine, paired, ratio_clock, stats, table

@@ -33,7 +33,7 @@ from advland.data import DeviceLoader
 from advland.data.splits import Split
 from advland.fileio import atomic_write_json
 from advland.models import build_model
-from advland.training.checkpoint import Generators
+from advland.runs.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, eps_schedule, lr_schedule, resolve_perf

@@ -13,9 +13,9 @@ import json
 import pytest
 
 from advland import build_config, evaluate, train
-from advland.analysis.runs import load_run, subset
-from advland.analysis.similarity import SimilarityConfig, perturbation_similarity
-from advland.analysis.spectrum import SpectrumConfig, hessian_spectrum, top_eigenvector
+from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum, top_eigenvector
+from advland.analysis.landscape.similarity import SimilarityConfig, perturbation_similarity
+from advland.runs.load import load_run, subset
 
 pytestmark = pytest.mark.slow
 

@@ -19,14 +19,14 @@ import pytest
 import torch
 
 import advland
-import advland.analysis.curves as curves
-import advland.analysis.spectrum as spectrum
+import advland.analysis.hessian.spectrum as spectrum
+import advland.analysis.landscape.curves as curves
 import advland.reporting.plot_spectrum  # imported once here, inherited by the forks
-from advland.analysis.curve_resume import CurveCheckpoint
-from advland.analysis.curves import CurveConfig, train_curve
-from advland.analysis.spectrum import SpectrumConfig, hessian_spectrum
+from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum
+from advland.analysis.landscape.curve_resume import CurveCheckpoint
+from advland.analysis.landscape.curves import CurveConfig, train_curve
 from advland.fileio import read_json, read_npz
-from advland.training.checkpoint import load_verified
+from advland.runs.checkpoint import load_verified
 from forking import KILLED, fork_cli, run_forked, wait
 from support import TINY, lenet, random_images
 

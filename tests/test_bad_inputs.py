@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from advland.fileio import atomic_write_npz
-from advland.training.checkpoint import save_verified
+from advland.runs.checkpoint import save_verified
 from forking import fork_cli
 from support import TINY
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advland.analysis.curves import (
+from advland.analysis.landscape.curves import (
     BezierCurve,
     CurveConfig,
     bernstein,

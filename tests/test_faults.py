@@ -31,7 +31,7 @@ import torch
 
 from advland.errors import UserError
 from advland.fileio import read_json, read_jsonl
-from advland.training.checkpoint import load_file
+from advland.runs.checkpoint import load_file
 from forking import KILLED, fork_cli, wait
 from support import ROOT, TINY
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from advland.analysis.grouped import GroupedNet, NotGroupable, from_grouped, to_grouped
+from advland.analysis.landscape.grouped import GroupedNet, NotGroupable, from_grouped, to_grouped
 from advland.models import build_model
 
 

@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from advland.analysis.eigen import DenseOperator
-from advland.analysis.hvp import HessianOperator, eval_mode
-from advland.analysis.lanczos import lanczos
+from advland.analysis.hessian.eigen import DenseOperator
+from advland.analysis.hessian.hvp import HessianOperator, eval_mode
+from advland.analysis.hessian.lanczos import lanczos
+from advland.analysis.hessian.power import power_iteration
 from advland.analysis.params import (
     add_to_params,
     flatten,
@@ -19,7 +20,6 @@ from advland.analysis.params import (
     trainable,
     unflatten,
 )
-from advland.analysis.power import power_iteration
 from advland.errors import UserError
 
 N_EXAMPLES = 64

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import advland
-from advland.analysis.curves import CurveConfig, evaluate_curve, train_curve
-from advland.analysis.spectrum import SpectrumConfig, hessian_spectrum
-from advland.analysis.surface import SurfaceConfig, loss_surface
+from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum
+from advland.analysis.landscape.curves import CurveConfig, evaluate_curve, train_curve
+from advland.analysis.landscape.surface import SurfaceConfig, loss_surface
 from advland.errors import UserError
 from advland.fileio import atomic_write_json, atomic_write_npz, read_json, read_npz
-from advland.training.checkpoint import load_verified
+from advland.runs.checkpoint import load_verified
 from support import TINY, lenet, random_images
 
 

@@ -17,9 +17,9 @@ from torch import nn
 
 import advland
 from advland.data import load_splits
-from advland.training.checkpoint import load_weights
-from advland.training.report import evaluate_suite
-from advland.training.setup import build_run_model
+from advland.evaluation.report import evaluate_suite
+from advland.runs.checkpoint import load_weights
+from advland.runs.model import build_run_model
 from support import TINY
 
 HONEST = [*TINY, "device=cpu", "model.width=2", "train.epochs=4", "attack.eps=0.1",

@@ -8,7 +8,7 @@ import torch
 from advland import build_config
 from advland.cli import main
 from advland.errors import UserError
-from advland.training.checkpoint import Generators, load_newest_intact, save_checkpoint
+from advland.runs.checkpoint import Generators, load_newest_intact, save_checkpoint
 from support import ROOT, lenet
 
 

@@ -12,7 +12,7 @@ import time
 import torch
 
 from advland.fileio import read_jsonl
-from advland.training.checkpoint import load_file
+from advland.runs.checkpoint import load_file
 from support import ROOT, TINY, cli_env, run_cli
 
 TIMING = {"images_per_s", "epoch_s", "elapsed_s", "eta_s"}

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from advland.analysis.params import norm, trainable
-from advland.analysis.similarity import (
+from advland.analysis.landscape.similarity import (
     SimilarityConfig,
     perturbation_cosine,
     perturbation_similarity,
     similarity_direction,
 )
+from advland.analysis.params import norm, trainable
 from advland.errors import UserError
 from support import lenet, random_images, tiny_resnet18
 

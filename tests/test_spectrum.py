@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from advland.analysis.hvp import HessianOperator
-from advland.analysis.params import dot, norm, num_params, trainable
-from advland.analysis.spectrum import (
+from advland.analysis.hessian.hvp import HessianOperator
+from advland.analysis.hessian.spectrum import (
     SpectrumConfig,
     hessian_spectrum,
     make_attack,
     select_subset,
     top_eigenvector,
 )
+from advland.analysis.params import dot, norm, num_params, trainable
 from advland.errors import UserError
 from advland.reporting.plot_spectrum import plot_spectrum
 from support import random_images

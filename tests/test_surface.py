@@ -10,9 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import advland.analysis.surface as surface
+import advland.analysis.landscape.surface as surface
+from advland.analysis.landscape.surface import (
+    SurfaceConfig,
+    attack_seed,
+    loss_surface,
+    surface_directions,
+)
 from advland.analysis.params import trainable
-from advland.analysis.surface import SurfaceConfig, attack_seed, loss_surface, surface_directions
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
 from support import lenet, random_images, tiny_resnet18

@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advland.analysis import logistic as lg
-from advland.analysis import multiclass as mc
-from advland.analysis import sketch as sk
-from advland.analysis.theory import TheoryConfig, run_theory
+from advland.analysis.theory import logistic as lg
+from advland.analysis.theory import multiclass as mc
+from advland.analysis.theory import sketch as sk
+from advland.analysis.theory.checks import TheoryConfig, run_theory
 from advland.errors import UserError
 
 INF = math.inf

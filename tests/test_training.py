@@ -10,7 +10,7 @@ import torch
 from advland import build_config, evaluate, train
 from advland.fileio import read_json, read_jsonl
 from advland.models import build_model
-from advland.training.checkpoint import Generators, load_file
+from advland.runs.checkpoint import Generators, load_file
 from advland.training.loop import train_step
 from advland.training.setup import build_optimizer, resolve_perf
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 
+from advland import _compat
+
 __version__ = "0.1.0"
 
 # Lazy attributes: `import advland.models` must not pull in training, data or plotting.
@@ -24,9 +26,9 @@ _LAZY = {
     "build_config": "advland.config",
     "train": "advland.training.loop",
     "resume": "advland.training.loop",
-    "evaluate": "advland.training.evaluate_run",
-    "robust_evaluate": "advland.training.evaluate",
-    "SnapshotEnsemble": "advland.training.ensemble",
+    "evaluate": "advland.evaluation.run",
+    "robust_evaluate": "advland.evaluation.robust",
+    "SnapshotEnsemble": "advland.evaluation.ensemble",
     "build_model": "advland.models",
     "Threat": "advland.attacks",
     "pgd": "advland.attacks",
@@ -37,6 +39,8 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY]
+
+_compat.install()
 
 
 def __getattr__(name: str):

@@ -1,17 +1,16 @@
-"""Typed, frozen run configuration; YAML load/dump; `--set a.b=c` overrides.
+"""The run configuration: typed, frozen sections with their rules; YAML load/dump;
+`--set a.b=c` overrides.
 
 Each section is owned by the component that consumes it; `RunConfig` only groups them.
-Loading is strict: unknown keys are errors with a "did you mean", values are checked
-against the field types, and range checks (`validate`) run before anything is written.
+Every field declares its type, choices and bounds where it is defined (`setting`), and the
+one generic validator in `advland.validation` enforces them; rules that relate several
+fields are the sections' `check` methods. Loading is strict: unknown keys are errors with
+a "did you mean", values are checked against the field types, and all rules run before
+anything is written.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import math
-import types
-import typing
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -19,91 +18,127 @@ from typing import Any
 
 import yaml
 
+from advland.attacks.spec import AttackConfig
 from advland.data import DataConfig
 from advland.errors import UserError
+from advland.validation import from_dict, setting, to_dict, validate
+
+__all__ = [
+    "AttackConfig",
+    "EpsScheduleConfig",
+    "EvalConfig",
+    "LRScheduleConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "PerfConfig",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "build_config",
+    "dump_yaml",
+    "from_dict",
+    "load_yaml",
+    "to_dict",
+]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "lenet"
-    width: int = 16
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """The training attack (PGD). `eps` is the target budget ε_target, in pixel units."""
-
-    norm: str = "linf"
-    eps: float = 0.3
-    steps: int = 10
-    step_size: float = 0.075  # at the target ε; see step_scaling
-    random_start: str = "step"  # "step": uniform ±step (reference code) | "eps" | "none"
-    step_scaling: str = "relative"  # "relative": step/ε kept constant as ε is scheduled | "fixed"
-    model_mode: str = "eval"  # model mode while the attack runs: "eval" (reference) | "train"
+    width: int = setting(16, gt=0)
 
 
 @dataclass(frozen=True)
 class EpsScheduleConfig:
     """Paper eq. 5; `warmup` is D in epochs (0 = the whole run, or period under PAS)."""
 
-    kind: str = "constant"  # constant | linear | cosine
+    kind: str = setting("constant", choices=("constant", "linear", "cosine"))
     eps_min: float = 0.0
     eps_max: float = 0.0
-    warmup: float = 0.0
+    warmup: float = setting(0.0, ge=0)
+
+    def check(self, prefix: str = "") -> None:
+        if self.kind != "constant" and self.eps_max <= 0:
+            raise UserError(
+                f"{prefix}eps_max={self.eps_max} must be > 0 for a {self.kind} warmup; "
+                f"the paper uses 1.5-2x attack.eps"
+            )
+        if self.kind != "constant" and self.eps_min > self.eps_max:
+            raise UserError(
+                f"{prefix}eps_min={self.eps_min} must not exceed eps_max={self.eps_max}"
+            )
 
 
 @dataclass(frozen=True)
 class LRScheduleConfig:
-    kind: str = "constant"  # constant | multistep | exponential
+    kind: str = setting("constant", choices=("constant", "multistep", "exponential"))
     milestones: tuple[float, ...] = ()
     gamma: float = 0.1
-    final_lr: float = 0.0  # exponential: decays from optim.lr to final_lr over [start, end]
+    final_lr: float = setting(0.0, ge=0)  # exponential: from optim.lr to final_lr over [start, end]
     start: float = 0.0
     end: float = 0.0
-    warmup: float = 0.0  # linear learning-rate warmup from 0 over this many epochs
+    warmup: float = setting(0.0, ge=0)  # linear learning-rate warmup from 0 over this many epochs
+
+    def check(self, prefix: str = "") -> None:
+        if self.kind == "exponential" and (self.final_lr <= 0 or self.end <= self.start):
+            raise UserError(
+                f"{prefix.rstrip('.')} exponential needs final_lr > 0 and end > start "
+                f"(got final_lr={self.final_lr}, start={self.start}, end={self.end})"
+            )
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"  # adam | sgd
-    lr: float = 1e-3
-    momentum: float = 0.9
+    name: str = setting("adam", choices=("adam", "sgd"))
+    lr: float = setting(1e-3, gt=0)
+    momentum: float = setting(0.9, ge=0)
     nesterov: bool = True
-    weight_decay: float = 0.0
+    weight_decay: float = setting(0.0, ge=0)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 128
+    epochs: int = setting(20, gt=0)
+    batch_size: int = setting(128, gt=0)
     seed: int = 0
     periods: tuple[float, ...] = ()  # PAS boundaries, e.g. [0, 100, 150, 200]; () = no resets
-    update: str = "epoch"  # schedule time: "epoch" (integer d, paper) | "batch" (fractional)
-    val_every: int = 1  # validate every N epochs (0 = never)
-    val_steps: int = 0  # PGD steps for validation (0 = attack.steps)
-    dynamics: str = "off"  # per-minibatch gradient norm / error / ‖θ−θ0‖: off | all | first-last
-    dynamics_n: int = 500  # with first-last: how many minibatches at each end
-    max_batches: int = 0  # stop each epoch after this many batches (0 = all; for dry runs)
+    # schedule time: "epoch" (integer d, paper) | "batch" (fractional)
+    update: str = setting("epoch", choices=("epoch", "batch"))
+    val_every: int = setting(1, ge=0)  # validate every N epochs (0 = never)
+    val_steps: int = setting(0, ge=0)  # PGD steps for validation (0 = attack.steps)
+    # per-minibatch gradient norm / error / ‖θ−θ0‖
+    dynamics: str = setting("off", choices=("off", "all", "first-last"))
+    dynamics_n: int = setting(500, ge=0)  # with first-last: how many minibatches at each end
+    max_batches: int = setting(0, ge=0)  # stop each epoch after this many batches (0 = all)
+
+    def check(self, prefix: str = "") -> None:
+        b = self.periods
+        if not b:
+            return
+        bad = len(b) < 2 or b[0] != 0 or b[-1] != self.epochs
+        if bad or any(x >= y for x, y in pairwise(b)) or any(not float(x).is_integer() for x in b):
+            raise UserError(
+                f"{prefix}periods={list(b)} must be whole epochs increasing from 0 to "
+                f"{prefix}epochs={self.epochs}, e.g. [0, {self.epochs // 2}, {self.epochs}]"
+            )
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    suite: str = "quick"  # quick (PGD-20) | standard (PGD-50x5, APGD-CE, APGD-DLR)
-    batch_size: int = 500
+    suite: str = setting("quick", choices=("quick", "standard"))
+    batch_size: int = setting(500, gt=0)
     seed: int = 0
-    limit: int = 0  # evaluate on the first N test points (0 = all)
+    limit: int = setting(0, ge=0)  # evaluate on the first N test points (0 = all)
 
 
 @dataclass(frozen=True)
 class PerfConfig:
-    """Speed switches of the training loop; "auto" = on with CUDA, off on the CPU.
+    """Speed switches of the training loop. "auto": channels_last on everywhere, bf16
+    autocast and torch.compile with CUDA only; evaluation always runs in fp32."""
 
-    The CPU defaults reproduce earlier runs bit for bit; evaluation always runs in fp32.
-    """
-
-    amp: str = "auto"  # auto | off | bf16: bf16 autocast for the training attack and update
-    channels_last: str = "auto"  # auto | on | off: NHWC model and inputs
-    compile: str = "auto"  # auto | on | off: torch.compile; static shapes (last batch dropped)
+    amp: str = setting("auto", choices=("auto", "off", "bf16"), on_off=True)
+    channels_last: str = setting("auto", choices=("auto", "on", "off"), on_off=True)
+    compile: str = setting("auto", choices=("auto", "on", "off"), on_off=True)
 
 
 @dataclass(frozen=True)
@@ -112,7 +147,7 @@ class RunConfig:
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    attack: AttackConfig = field(default_factory=AttackConfig)
+    attack: AttackConfig = field(default_factory=lambda: AttackConfig(step_size=0.075))
     eps_schedule: EpsScheduleConfig = field(default_factory=EpsScheduleConfig)
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -120,131 +155,19 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     perf: PerfConfig = field(default_factory=PerfConfig)
 
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "attack.norm": ("linf", "l2"),
-    "attack.random_start": ("step", "eps", "none"),
-    "attack.step_scaling": ("relative", "fixed"),
-    "attack.model_mode": ("eval", "train"),
-    "eps_schedule.kind": ("constant", "linear", "cosine"),
-    "lr_schedule.kind": ("constant", "multistep", "exponential"),
-    "optim.name": ("adam", "sgd"),
-    "train.update": ("epoch", "batch"),
-    "train.dynamics": ("off", "all", "first-last"),
-    "eval.suite": ("quick", "standard"),
-    "data.augment": ("auto", "none", "crop-flip"),
-    "perf.amp": ("auto", "off", "bf16"),
-    "perf.channels_last": ("auto", "on", "off"),
-    "perf.compile": ("auto", "on", "off"),
-}
-
-ON_OFF = ("perf.amp", "perf.channels_last", "perf.compile")  # YAML booleans read as on/off
-
-NON_NEGATIVE = (
-    "attack.eps",
-    "eps_schedule.warmup",
-    "lr_schedule.warmup",
-    "lr_schedule.final_lr",
-    "optim.weight_decay",
-    "optim.momentum",
-    "data.val_size",
-    "data.train_limit",
-    "data.test_limit",
-    "train.val_every",
-    "train.val_steps",
-    "train.dynamics_n",
-    "train.max_batches",
-    "eval.limit",
-)
-POSITIVE = (
-    "attack.steps",
-    "attack.step_size",
-    "optim.lr",
-    "train.epochs",
-    "train.batch_size",
-    "eval.batch_size",
-    "model.width",
-)
-
-
-# ---------------------------------------------------------------- dict <-> dataclass
-
-
-def to_dict(cfg: Any) -> dict:
-    """Plain dict of primitives (tuples become lists) for YAML/JSON/checkpoints."""
-    out = {}
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            v = to_dict(v)
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[f.name] = v
-    return out
-
-
-def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
-    """Build dataclass `cls` from `data`, strictly: unknown keys and bad types are errors."""
-    if not isinstance(data, dict):
-        where = prefix.rstrip(".") or "config"
-        raise UserError(f"'{where}' must be a mapping (a section of keys), got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if key not in names:
-            raise UserError(f"unknown config key '{path}'{_did_you_mean(key, names, prefix)}")
-        kwargs[key] = _coerce(hints[key], value, path)
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value if value is not None else {}, f"{path}.")
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"'{path}' must be a list, got {value!r}")
-        inner = typing.get_args(tp)[0]
-        return tuple(_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(args[0], value, path)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"'{path}' must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise UserError(f"'{path}' must be an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # YAML 1.1 reads "1e-4" (no dot) as a string; accept any float literal.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise UserError(f"'{path}' must be a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool) and path in ON_OFF:
-            return "on" if value else "off"  # YAML 1.1 reads on/off (and yes/no) as booleans
-        raise UserError(f"'{path}' must be a string, got {value!r}")
-    return value
-
-
-def _did_you_mean(key: str, names: list[str], prefix: str) -> str:
-    close = difflib.get_close_matches(key, names, n=1)
-    if close:
-        return f"; did you mean '{prefix}{close[0]}'?"
-    return f"; valid keys: {', '.join(prefix + n for n in names)}"
+    def check(self, prefix: str = "") -> None:
+        """Rules across sections (each section's own rules have run already)."""
+        _validate_name(self.name)
+        if self.attack.restarts != 1:
+            raise UserError(
+                f"attack.restarts={self.attack.restarts}: the training attack runs once per "
+                "batch; set attack.restarts=1 (restarts are for evaluation and analysis)"
+            )
+        if self.data.val_size == 0 and self.train.val_every > 0:
+            raise UserError(
+                "train.val_every > 0 needs a validation split; set data.val_size > 0 or "
+                "train.val_every=0"
+            )
 
 
 # ---------------------------------------------------------------- YAML and overrides
@@ -308,37 +231,6 @@ def dump_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-# ---------------------------------------------------------------- range checks
-
-
-def _get(cfg: RunConfig, path: str) -> Any:
-    obj: Any = cfg
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def validate(cfg: RunConfig) -> None:
-    for path, choices in CHOICES.items():
-        v = _get(cfg, path)
-        if v not in choices:
-            hint = difflib.get_close_matches(str(v), choices, n=1)
-            dym = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise UserError(f"{path}='{v}' is not one of {', '.join(choices)}{dym}")
-    for path in NON_NEGATIVE + POSITIVE:
-        v = _get(cfg, path)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise UserError(f"{path}={v} must be a finite number")
-    for path in NON_NEGATIVE:
-        if _get(cfg, path) < 0:
-            raise UserError(f"{path}={_get(cfg, path)} must be >= 0")
-    for path in POSITIVE:
-        if _get(cfg, path) <= 0:
-            raise UserError(f"{path}={_get(cfg, path)} must be > 0")
-    _validate_ranges(cfg)
-    _validate_name(cfg.name)
-
-
 def _validate_name(name: str) -> None:
     # The name becomes the default run folder runs/<name>: it must not leave runs/.
     bad = not name or name in (".", "..") or any(c in name for c in "/\\\0")
@@ -346,37 +238,4 @@ def _validate_name(name: str) -> None:
         raise UserError(
             f"name={name!r} must be a plain folder name (no '/', '\\', '..' or '~'), "
             f"e.g. name=mnist-lenet-cosine; use --out to choose another folder"
-        )
-
-
-def _validate_ranges(cfg: RunConfig) -> None:
-    a, s, t = cfg.attack, cfg.eps_schedule, cfg.train
-    if a.norm == "linf" and a.eps > 1:
-        raise UserError(
-            f"attack.eps={a.eps} exceeds the [0,1] pixel range; give ε in pixel units, e.g. 8/255=0.0314"
-        )
-    if s.kind != "constant" and s.eps_max <= 0:
-        raise UserError(
-            f"eps_schedule.eps_max={s.eps_max} must be > 0 for a {s.kind} warmup; "
-            f"the paper uses 1.5-2x attack.eps (e.g. eps_max={2 * a.eps:g})"
-        )
-    if s.kind != "constant" and s.eps_min > s.eps_max:
-        raise UserError(f"eps_schedule.eps_min={s.eps_min} must not exceed eps_max={s.eps_max}")
-    if t.periods:
-        b = t.periods
-        bad = len(b) < 2 or b[0] != 0 or b[-1] != t.epochs or any(x >= y for x, y in pairwise(b))
-        if bad or any(not float(x).is_integer() for x in b):
-            raise UserError(
-                f"train.periods={list(b)} must be whole epochs increasing from 0 to train.epochs={t.epochs}, "
-                f"e.g. [0, {t.epochs // 2}, {t.epochs}]"
-            )
-    lr = cfg.lr_schedule
-    if lr.kind == "exponential" and (lr.final_lr <= 0 or lr.end <= lr.start):
-        raise UserError(
-            "lr_schedule exponential needs final_lr > 0 and end > start "
-            f"(got final_lr={lr.final_lr}, start={lr.start}, end={lr.end})"
-        )
-    if cfg.data.val_size == 0 and t.val_every > 0:
-        raise UserError(
-            "train.val_every > 0 needs a validation split; set data.val_size > 0 or train.val_every=0"
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from advland.errors import UserError
 from advland.fileio import atomic_write_json, read_jsonl
-from advland.training.rundir import load_run_config, require_run_dir
+from advland.runs.rundir import load_run_config, require_run_dir
 
 
 @dataclass(frozen=True)

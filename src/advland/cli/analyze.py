@@ -77,7 +77,7 @@ def _attack_defaults(run) -> dict:
 
 def _top_eigenvectors(run, k: int) -> list:
     """Top-k Hessian eigenvectors of the run's adversarial loss at its own training attack."""
-    from advland.analysis.spectrum import SpectrumConfig, top_eigenvectors
+    from advland.analysis.hessian.spectrum import SpectrumConfig, top_eigenvectors
 
     spec = tool_config(SpectrumConfig, _attack_defaults(run), [])
     return top_eigenvectors(run.model, run.splits.train.x, run.splits.train.y, spec, k=k)
@@ -103,9 +103,9 @@ def run_dynamics(args) -> int:
 
 
 def run_hessian(args) -> int:
-    from advland.analysis.runs import load_run
-    from advland.analysis.spectrum import SpectrumConfig, hessian_spectrum
+    from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum
     from advland.reporting.plot_spectrum import plot_spectrum
+    from advland.runs.load import load_run
 
     results = {}
     out = _out(args, Path(args.runs[0]) if len(args.runs) == 1 else None, "hessian")
@@ -129,10 +129,10 @@ def run_hessian(args) -> int:
 
 
 def run_similarity(args) -> int:
-    from advland.analysis.runs import load_run, subset
-    from advland.analysis.similarity import SimilarityConfig, perturbation_similarity
+    from advland.analysis.landscape.similarity import SimilarityConfig, perturbation_similarity
     from advland.fileio import atomic_write_json
     from advland.reporting.plot_similarity import plot_similarity
+    from advland.runs.load import load_run, subset
 
     run = load_run(args.runs[0], args.checkpoint, args.device)
     out = _out(args, run.path, "similarity")
@@ -162,8 +162,8 @@ def run_similarity(args) -> int:
 
 
 def run_surface(args) -> int:
-    from advland.analysis.runs import load_run, subset
-    from advland.analysis.surface import SurfaceConfig, loss_surface
+    from advland.analysis.landscape.surface import SurfaceConfig, loss_surface
+    from advland.runs.load import load_run, subset
 
     run = load_run(args.runs[0], args.checkpoint, args.device)
     out = _out(args, run.path, "surface")
@@ -182,8 +182,8 @@ def run_surface(args) -> int:
 
 
 def run_curve(args) -> int:
-    from advland.analysis.curves import CurveConfig, evaluate_curve, train_curve
-    from advland.analysis.runs import load_run, subset
+    from advland.analysis.landscape.curves import CurveConfig, evaluate_curve, train_curve
+    from advland.runs.load import load_run, subset
 
     a = load_run(args.runs[0], args.checkpoint, args.device)
     b = load_run(args.runs[1], args.checkpoint, args.device)
@@ -201,8 +201,8 @@ def run_curve(args) -> int:
 
 
 def run_theory(args) -> int:
-    from advland.analysis.theory import TheoryConfig
-    from advland.analysis.theory import run_theory as theory
+    from advland.analysis.theory.checks import TheoryConfig
+    from advland.analysis.theory.checks import run_theory as theory
 
     cfg = tool_config(TheoryConfig, {}, args.overrides)
     out = _out(args, None, "theory")

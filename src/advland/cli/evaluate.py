@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from advland.errors import UserError
-    from advland.training import evaluate
+    from advland.evaluation.run import evaluate
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")

@@ -56,7 +56,8 @@ def _default_out(name: str) -> Path:
 def _dry_run(cfg) -> int:
     from advland.data import load_splits
     from advland.device import pick_device
-    from advland.training.setup import build_run_model, eps_schedule, lr_schedule
+    from advland.runs.model import build_run_model
+    from advland.training.setup import eps_schedule, lr_schedule
 
     device = pick_device(cfg.device)
     splits = load_splits(cfg.data)

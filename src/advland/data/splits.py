@@ -25,6 +25,7 @@ from advland.data.augment import AUGMENTATIONS
 from advland.data.sources import RawData, load_raw
 from advland.data.stratify import stratified_holdout, stratified_sample
 from advland.errors import UserError
+from advland.validation import setting
 
 TEST_SEED = 0
 AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
@@ -34,13 +35,12 @@ AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
 class DataConfig:
     name: str = "mnist-5k"  # registered name, or a path to an IDX folder / .npz (bring-your-own)
     data_dir: str = ""  # "" -> $ADVLAND_DATA_DIR, else platformdirs.user_cache_dir("advland")
-    val_size: int = 500  # images held out from the training split (seeded, stratified); 0 = none
+    val_size: int = setting(500, ge=0)  # images held out from training (seeded, stratified)
     val_seed: int = 0
-    augment: str = (
-        "auto"  # "auto" (crop-flip for 3 x 32 x 32 data, else none) | "none" | "crop-flip"
-    )
-    train_limit: int = 0  # 0 = all; else a seeded stratified subset of the training images
-    test_limit: int = 0  # same for the test split
+    # "auto": crop-flip for 3 x 32 x 32 data, else none
+    augment: str = setting("auto", choices=AUGMENT_CHOICES)
+    train_limit: int = setting(0, ge=0)  # 0 = all; else a seeded stratified subset
+    test_limit: int = setting(0, ge=0)  # same for the test split
     download: bool = True  # allow downloading missing files
 
 

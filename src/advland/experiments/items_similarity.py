@@ -71,7 +71,7 @@ def direction_claims(by_eps: dict[float, dict]) -> list[dict]:
 
 
 def _plot(ctx: Context, by_eps: dict[float, dict]) -> list[str]:
-    from advland.analysis.similarity import SimilarityConfig, SimilarityResult
+    from advland.analysis.landscape.similarity import SimilarityConfig, SimilarityResult
     from advland.reporting.plot_similarity import plot_similarity
 
     results = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
-from advland.training.rundir import read_summary
+from advland.runs.rundir import read_summary
 
 SCALES = ("quick", "full")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
 from advland.fileio import atomic_write_json, read_json
-from advland.training.rundir import read_summary
+from advland.runs.rundir import read_summary
 
 FINISHED = ("completed", "diverged", "sanity-failed")
 

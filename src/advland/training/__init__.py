@@ -1,17 +1,21 @@
-"""Training loop, snapshot ensemble, evaluation suite, checkpoints and run directories."""
+"""Adversarial training: the PGD training loop, its schedules, PAS periods and snapshots.
 
-from advland.training.ensemble import SnapshotEnsemble
-from advland.training.evaluate import EvalResult, robust_evaluate
-from advland.training.evaluate_run import evaluate
-from advland.training.loop import resume, train
-from advland.training.suites import SUITES
+Evaluation moved to `advland.evaluation` and run directories to `advland.runs`; the old
+names below still resolve, with a DeprecationWarning.
+"""
 
-__all__ = [
-    "SUITES",
-    "EvalResult",
-    "SnapshotEnsemble",
-    "evaluate",
-    "resume",
-    "robust_evaluate",
-    "train",
-]
+from advland._compat import moved_attribute
+
+_MOVED = {
+    "SUITES": "advland.evaluation.suites",
+    "EvalResult": "advland.evaluation.robust",
+    "SnapshotEnsemble": "advland.evaluation.ensemble",
+    "evaluate": "advland.evaluation.run",
+    "robust_evaluate": "advland.evaluation.robust",
+    "resume": "advland.training.loop",
+    "train": "advland.training.loop",
+}
+
+
+def __getattr__(name: str):
+    return moved_attribute(__name__, _MOVED, name)

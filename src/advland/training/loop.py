@@ -30,6 +30,8 @@ from advland.attacks import Threat, pgd
 from advland.config import RunConfig, to_dict
 from advland.data import DeviceLoader, Splits, load_splits
 from advland.device import pick_device
+from advland.evaluation.report import evaluate_run_models, failed_errors, summary_fields
+from advland.evaluation.robust import robust_evaluate
 from advland.fileio import (
     append_jsonl,
     atomic_write_json,
@@ -37,22 +39,20 @@ from advland.fileio import (
     read_jsonl,
     remove_stale_temps,
 )
-from advland.schedules import period_index
-from advland.training.checkpoint import (
+from advland.runs.checkpoint import (
     Generators,
     load_file,
     load_newest_intact,
     save_checkpoint,
     save_weights,
 )
+from advland.runs.model import build_run_model
+from advland.runs.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
+from advland.schedules import period_index
 from advland.training.dynamics import DynamicsRecorder
-from advland.training.evaluate import robust_evaluate
-from advland.training.report import evaluate_run_models, failed_errors, summary_fields
-from advland.training.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
 from advland.training.setup import (
     Perf,
     build_optimizer,
-    build_run_model,
     eps_schedule,
     lr_schedule,
     resolve_perf,

@@ -11,20 +11,6 @@ from torch import nn
 
 from advland import schedules as S
 from advland.config import RunConfig
-from advland.data import Splits
-from advland.models import build_model
-
-
-def build_run_model(cfg: RunConfig, splits: Splits, device: torch.device) -> nn.Module:
-    c, h, _ = splits.shape
-    model = build_model(
-        cfg.model.name,
-        width=cfg.model.width,
-        num_classes=splits.num_classes,
-        in_channels=c,
-        image_size=h,
-    )
-    return model.to(device)
 
 
 def build_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from advland.analysis import logistic as lg
-from advland.analysis.theory_checks_binary import check_logistic, check_theorem3
-from advland.analysis.theory_checks_multiclass import check_multiclass
-from advland.analysis.theory_checks_sketch import check_sketch
+from advland.analysis.theory import logistic as lg
+from advland.analysis.theory.checks_binary import check_logistic, check_theorem3
+from advland.analysis.theory.checks_multiclass import check_multiclass
+from advland.analysis.theory.checks_sketch import check_sketch
 from advland.device import pick_device
 from advland.errors import UserError
 from advland.fileio import atomic_write_json

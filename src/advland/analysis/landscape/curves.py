@@ -16,7 +16,7 @@ At evaluation every point of the t-grid gets its BN statistics re-estimated on t
 kind of inputs the curve was trained on (paper: "re-estimate ... based on the training
 set"): clean inputs for ε = 0; for ε > 0 a clean re-estimate first, then PGD in eval mode
 at B(t), then a re-estimate on those adversarial inputs. Metrics are then measured in eval
-mode (`advland.analysis.curve_eval`, re-exported here).
+mode (`advland.analysis.landscape.curve_eval`, re-exported here).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from advland.analysis.curve_eval import (
+from advland.analysis.landscape.curve_eval import (
     METRICS,
     CurveResult,
     Split,
@@ -43,7 +43,7 @@ from advland.analysis.curve_eval import (
     reestimate_at,
     save_curve,
 )
-from advland.analysis.curve_resume import CurveCheckpoint, Position, training_fingerprint
+from advland.analysis.landscape.curve_resume import CurveCheckpoint, Position, training_fingerprint
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
 

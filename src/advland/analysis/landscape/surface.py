@@ -8,13 +8,13 @@ filter-normalised random directions (Li et al. 2018; 1-D parameters zeroed or ke
 Grid points are independent, so P of them run as ONE batched computation. "grouped" (the
 default on every model built from Conv2d/Linear/BatchNorm and per-channel layers) runs the
 P parameter sets as one network with P× the channels, in channels_last
-(`advland.analysis.grouped`); "vmap" vmaps `torch.func.functional_call` over the stacked
+(`advland.analysis.landscape.grouped`); "vmap" vmaps `torch.func.functional_call` over the stacked
 parameter sets, PGD's input gradient coming from `torch.func.grad`. Both use the same
 ascent step as `advland.attacks.pgd` (`Threat.ascent`/`project`, same random start,
 restarts kept by `keep_worst`), so they agree with the one-point-at-a-time path, which
 calls `pgd` itself on a model copy. "auto" tries grouped, then vmap, then the loop, each
 when the one before cannot handle the model. The paths live in
-`advland.analysis.surface_eval`.
+`advland.analysis.landscape.surface_eval`.
 
 Randomness: the random start for data batch b at budget index e comes from a generator
 seeded with SeedSequence([seed, e, b]), shared by all grid points (common random numbers),
@@ -41,10 +41,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from advland.analysis.grouped import NotGroupable
+from advland.analysis.landscape.grouped import NotGroupable
+from advland.analysis.landscape.surface_eval import PointEvaluator
 from advland.analysis.params import Vec, filter_normalized_direction, norm, trainable
 from advland.analysis.resume import fingerprint
-from advland.analysis.surface_eval import PointEvaluator
 from advland.errors import UserError
 from advland.fileio import atomic_write_json, atomic_write_npz, read_npz, remove_stale_temps
 

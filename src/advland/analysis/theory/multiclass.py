@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from advland.analysis.logistic import dual_exponent, norm_q, norm_q_grad
+from advland.analysis.theory.logistic import dual_exponent, norm_q, norm_q_grad
 from advland.errors import UserError
 
 

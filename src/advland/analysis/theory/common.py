@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from advland.analysis.theory import TheoryConfig
+    from advland.analysis.theory.checks import TheoryConfig
 
 
 def check_record(name: str, claim: str, passed: bool, **measured) -> dict:

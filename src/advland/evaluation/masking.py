@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from advland.attacks import Threat, fgsm, pgd
-from advland.training.evaluate import as_float, predict
+from advland.evaluation.robust import as_float, predict
 
 DOC = "docs/diagnostics.md"
 SUBSET = 256  # points used by the attack-based checks

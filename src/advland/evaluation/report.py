@@ -13,12 +13,12 @@ from torch import nn
 
 from advland.config import RunConfig
 from advland.data import Splits
-from advland.training.checkpoint import load_weights
-from advland.training.diagnostics import masking_diagnostics
-from advland.training.ensemble import SnapshotEnsemble
-from advland.training.evaluate import EvalResult, robust_evaluate, sanity_checks
-from advland.training.setup import build_run_model
-from advland.training.suites import SUITES, WEAKER
+from advland.evaluation.ensemble import SnapshotEnsemble
+from advland.evaluation.masking import masking_diagnostics
+from advland.evaluation.robust import EvalResult, robust_evaluate, sanity_checks
+from advland.evaluation.suites import SUITES, WEAKER
+from advland.runs.checkpoint import load_weights
+from advland.runs.model import build_run_model
 
 
 def test_tensors(cfg: RunConfig, splits: Splits) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,9 +1,9 @@
-"""Checkpoints of Bezier-curve training (`advland.analysis.curves.train_curve`).
+"""Checkpoints of Bezier-curve training (`advland.analysis.landscape.curves.train_curve`).
 
 Every `cfg.checkpoint_every` batches and at every epoch end the control points, the
 optimizer state, the training generator (data order, t draws, PGD starts) and the position
 (epoch, batch, the running loss sums, the history) are saved atomically, framed by the
-checkpoint integrity header (`advland.training.checkpoint.save_verified`). A later call
+checkpoint integrity header (`advland.runs.checkpoint.save_verified`). A later call
 with the same settings, endpoints and data (checked by a fingerprint) continues from there
 and ends bit-identical to an uninterrupted training: the epoch's shuffle is replayed from
 the generator state saved at the start of the epoch, then the generator continues from
@@ -26,10 +26,10 @@ from tqdm.auto import tqdm
 from advland.analysis.resume import fingerprint
 from advland.errors import UserError
 from advland.fileio import remove_stale_temps
-from advland.training.checkpoint import load_verified, save_verified
+from advland.runs.checkpoint import load_verified, save_verified
 
 if TYPE_CHECKING:
-    from advland.analysis.curves import BezierCurve, CurveConfig
+    from advland.analysis.landscape.curves import BezierCurve, CurveConfig
 
 # Settings that do not affect the trained control points (evaluation, checkpoint cadence).
 _NOT_TRAINING = ("num_t", "bn_examples", "bn_batch_size", "eval_batch_size", "checkpoint_every")

@@ -1,7 +1,7 @@
 """Evaluation along a trained Bezier curve (paper C.2.5, Fig. 15): metrics on a t-grid.
 
 Each point B(t) is a fresh model copy; its BatchNorm statistics are re-estimated on the
-kind of inputs the curve was trained on (`reestimate_at`, see `advland.analysis.curves`),
+kind of inputs the curve was trained on (`reestimate_at`, see `advland.analysis.landscape.curves`),
 then loss and error are measured in eval mode, clean and at the curve's ε.
 """
 
@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
 from advland.analysis.resume import fingerprint
 from advland.fileio import atomic_write_json, read_json, remove_stale_temps
-from advland.training.checkpoint import save_verified
+from advland.runs.checkpoint import save_verified
 
 if TYPE_CHECKING:
-    from advland.analysis.curves import BezierCurve, CurveConfig
+    from advland.analysis.landscape.curves import BezierCurve, CurveConfig
 
 Split = tuple[torch.Tensor, torch.Tensor]
 METRICS = ("loss", "error", "clean_loss", "clean_error")
@@ -205,7 +205,7 @@ def print_curve_table(result: CurveResult) -> None:
 
 def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> None:
     """curve.json (metrics, provenance), curve.pt (all points; framed by the checkpoint
-    integrity header: load it with `advland.training.checkpoint.load_verified`),
+    integrity header: load it with `advland.runs.checkpoint.load_verified`),
     curve_figure.png/pdf/json."""
     out_dir = Path(out_dir)
     atomic_write_json(out_dir / "curve.json", result.to_dict())

@@ -11,17 +11,17 @@ from advland.config import RunConfig
 from advland.data import load_splits
 from advland.device import pick_device
 from advland.errors import UserError
-from advland.fileio import atomic_write_json
-from advland.training.checkpoint import load_weights
-from advland.training.report import (
+from advland.evaluation.report import (
     SUITE_STRENGTH,
     evaluate_run_models,
     failed_errors,
     summary_fields,
 )
-from advland.training.rundir import checkpoint_dir, load_run_config, read_summary, require_run_dir
-from advland.training.setup import build_run_model
-from advland.training.suites import SUITES
+from advland.evaluation.suites import SUITES
+from advland.fileio import atomic_write_json
+from advland.runs.checkpoint import load_weights
+from advland.runs.model import build_run_model
+from advland.runs.rundir import checkpoint_dir, load_run_config, read_summary, require_run_dir
 
 
 def evaluate(

@@ -1,5 +1,5 @@
 """Output of the Hessian spectrum tool: `spectrum.json`, `spectrum.npz`, the figure, the
-printed table, and the resume bookkeeping (for `advland.analysis.spectrum`).
+printed table, and the resume bookkeeping (for `advland.analysis.hessian.spectrum`).
 
 Resume granularity: the eigensolve and each random model of the normaliser. Right after
 the solve, `spectrum.npz` is written with the eigenpairs, the losses at θ and a
@@ -24,14 +24,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from advland.analysis.eigen import EigenResult
+from advland.analysis.hessian.eigen import EigenResult
 from advland.analysis.params import num_params
 from advland.analysis.resume import architecture, fingerprint
 from advland.errors import UserError
 from advland.fileio import atomic_write_json, atomic_write_npz, read_json, read_npz
 
 if TYPE_CHECKING:
-    from advland.analysis.spectrum import SpectrumConfig, SpectrumResult
+    from advland.analysis.hessian.spectrum import SpectrumConfig, SpectrumResult
 
 RERUN = "rerun 'advland analyze hessian' (the folder's other results are reused)"
 SOLVER_FIELDS = ("k", "solver", "tol", "max_iter", "solver_seed", "hvp_method")

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from advland.analysis import sketch as sk
-from advland.analysis.theory_common import as_float, check_generator, check_record, nondecreasing
+from advland.analysis.theory import sketch as sk
+from advland.analysis.theory.common import as_float, check_generator, check_record, nondecreasing
 
 if TYPE_CHECKING:
-    from advland.analysis.theory import TheoryConfig
+    from advland.analysis.theory.checks import TheoryConfig
 
 
 # ---------------------------------------------------------------- Fig. 5 sketch and Theorem 2

@@ -21,7 +21,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from advland.analysis.eigen import (
+from advland.analysis.hessian.eigen import (
     EigenResult,
     LinearOperator,
     canonical_signs_,

@@ -1,10 +1,10 @@
 """Evaluation of a batch of loss-surface grid points on one data batch (for `surface`).
 
 `PointEvaluator.run_grouped` attacks and evaluates P points θ + a1·v1 + a2·v2 as ONE
-network with P× the channels (`advland.analysis.grouped`; the fastest path on a CPU),
+network with P× the channels (`advland.analysis.landscape.grouped`; the fastest path on a CPU),
 `run_vmap` as one vmapped computation (any model torch.func can vmap), `run_loop` one point
 at a time with `advland.attacks.pgd` on a model copy (any model). All three take the same
-ascent steps from the same random starts; the module doc of `advland.analysis.surface` says
+ascent steps from the same random starts; the module doc of `advland.analysis.landscape.surface` says
 why they agree.
 """
 
@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from advland.analysis.grouped import GroupedNet, NotGroupable, from_grouped, to_grouped
+from advland.analysis.landscape.grouped import GroupedNet, NotGroupable, from_grouped, to_grouped
 from advland.analysis.params import Vec, trainable
 from advland.attacks import Threat, get_loss, pgd
 from advland.attacks.pgd import keep_worst
 
 if TYPE_CHECKING:
-    from advland.analysis.surface import SurfaceConfig
+    from advland.analysis.landscape.surface import SurfaceConfig
 
 
 def _stacked(theta: Vec, dirs: list[Vec], coords: torch.Tensor) -> Vec:

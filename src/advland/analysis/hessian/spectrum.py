@@ -17,7 +17,7 @@ Pipeline, each step recorded in `spectrum.json`:
    it can run. normalised eigenvalue = raw eigenvalue / normaliser.
 The files, the printed table and the resume bookkeeping (a rerun into the same folder
 reuses a finished eigensolve and every finished random model) are in
-`advland.analysis.spectrum_io`.
+`advland.analysis.hessian.spectrum_io`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
-from advland.analysis.eigen import EigenResult
-from advland.analysis.hvp import HVP_METHODS, Attack, HessianOperator
-from advland.analysis.lanczos import lanczos
+from advland.analysis.hessian.eigen import EigenResult
+from advland.analysis.hessian.hvp import HVP_METHODS, Attack, HessianOperator
+from advland.analysis.hessian.lanczos import lanczos
+from advland.analysis.hessian.power import power_iteration
+from advland.analysis.hessian.spectrum_io import SpectrumProgress, format_table, write_spectrum
 from advland.analysis.params import Vec, trainable
-from advland.analysis.power import power_iteration
-from advland.analysis.spectrum_io import SpectrumProgress, format_table, write_spectrum
 from advland.attacks import Threat, pgd
 from advland.errors import UserError
 from advland.fileio import remove_stale_temps

@@ -16,9 +16,9 @@ from advland.config import RunConfig
 from advland.data import Split, Splits, load_splits
 from advland.device import pick_device
 from advland.errors import UserError
-from advland.training.checkpoint import load_weights
-from advland.training.rundir import checkpoint_dir, load_run_config, require_run_dir
-from advland.training.setup import build_run_model
+from advland.runs.checkpoint import load_weights
+from advland.runs.rundir import checkpoint_dir, load_run_config, require_run_dir
+from advland.runs.model import build_run_model
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advland.attacks import Threat, apgd, pgd
-from advland.training.suites import SUITES, AttackSpec, describe_suite
+from advland.evaluation.suites import SUITES, AttackSpec, describe_suite
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""One attack specification, shared by training, evaluation and every analysis tool.
+
+`AttackConfig` is nested as `attack:` in the run config and in each tool's config, so a
+budget is set the same way everywhere (`--set attack.eps=0.1`). An analysis defaults to
+the analysed run's own training attack.
+
+The step size follows one rule: `step_size` when given (in pixel units, at the attack's
+ε), otherwise `step_ratio · ε`. The default ratio 1/4 is ε/4, which for PGD-10 is also
+Madry et al.'s 2.5·ε/steps. While a training schedule changes ε, `step_scaling:
+relative` keeps step/ε constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advland.attacks.pgd import RANDOM_STARTS
+from advland.attacks.threat import NORMS, Threat
+from advland.errors import UserError
+from advland.validation import setting
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """A PGD attack: threat model (norm, ε in pixel units), steps and step size, random
+    start ("step": uniform in ±step, as the paper's code; "eps": uniform in the ε-ball,
+    as Madry et al.; "none"), restarts, and the model mode while it runs."""
+
+    norm: str = setting("linf", choices=NORMS)
+    eps: float = setting(0.3, ge=0)
+    steps: int = setting(10, gt=0)
+    step_size: float | None = setting(None, gt=0)
+    step_ratio: float = setting(0.25, gt=0)
+    random_start: str = setting("step", choices=RANDOM_STARTS)
+    restarts: int = setting(1, gt=0)
+    step_scaling: str = setting("relative", choices=("relative", "fixed"))
+    model_mode: str = setting("eval", choices=("eval", "train"))
+
+    def step(self, eps: float | None = None) -> float:
+        """The step size at the attack's own ε, or at a scheduled budget `eps`: with
+        `step_scaling: relative` the step keeps its ratio to ε, with `fixed` it stays the
+        step at the attack's ε."""
+        at_eps = self.step_size if self.step_size is not None else self.step_ratio * self.eps
+        if eps is None or self.step_scaling == "fixed" or self.eps == 0:
+            return at_eps
+        return at_eps * eps / self.eps
+
+    def threat(self, eps: float | None = None) -> Threat:
+        return Threat(self.norm, self.eps if eps is None else eps)
+
+    def check(self, prefix: str = "") -> None:
+        if self.norm == "linf" and self.eps > 1:
+            raise UserError(
+                f"{prefix}eps={self.eps} exceeds the [0,1] pixel range; give ε in pixel units, e.g. 8/255=0.0314"
+            )
