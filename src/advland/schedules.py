@@ -1,4 +1,4 @@
-"""Stateless schedules of fractional epoch t (DESIGN §7.5).
+"""Stateless schedules of fractional epoch t.
 
 Every schedule is a frozen dataclass with `__call__(t: float) -> float`, so the value at
 any time is a pure function of that time: resuming a run needs only the epoch counter.

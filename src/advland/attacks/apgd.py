@@ -70,6 +70,7 @@ def _run(
     x: torch.Tensor,
     y: torch.Tensor,
     threat: Threat,
+    *,
     steps: int,
     rho: float,
     loss_fn: LossFn,
@@ -146,6 +147,8 @@ def apgd(
     best = None
     with attack_mode(model, model_mode):
         for _ in range(restarts):
-            cand = _run(model, x, y, threat, steps, rho, loss_fn, generator)
+            cand = _run(
+                model, x, y, threat, steps=steps, rho=rho, loss_fn=loss_fn, generator=generator
+            )
             best = cand if best is None else keep_worst(best, cand)
     return best[0].detach()

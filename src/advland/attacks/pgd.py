@@ -7,7 +7,7 @@ beats a correct one, then the higher loss wins).
 Also home of what every attack here shares: `attack_mode` (parameters frozen, BN mode set,
 everything restored exactly) and `keep_worst` (per-example selection without host syncs).
 
-Random starts (DESIGN §4): "step" draws δ uniformly with radius α, as the paper's reference
+Random starts: "step" draws δ uniformly with radius α, as the paper's reference
 code does; "eps" uses radius ε as Madry et al. and torchattacks do; "none" starts at x.
 """
 
@@ -101,6 +101,7 @@ def _ascend(
     y: torch.Tensor,
     threat: Threat,
     x_adv: torch.Tensor,
+    *,
     steps: int,
     step_size: Scalar,
     loss_fn: LossFn,
@@ -142,7 +143,9 @@ def run_pgd(
     with attack_mode(model, model_mode):
         for _ in range(restarts):
             start = x.clone() if radius is None else threat.random_init(x, radius, generator)
-            x_adv = _ascend(model, x, y, threat, start, steps, step_size, loss_fn)
+            x_adv = _ascend(
+                model, x, y, threat, start, steps=steps, step_size=step_size, loss_fn=loss_fn
+            )
             if restarts == 1:
                 return x_adv.detach()
             cand = (x_adv, *score(model, x_adv, y, loss_fn))

@@ -1,8 +1,8 @@
 """The threat model: an ℓ∞ or ℓ2 ball of radius ε around x, intersected with the [0,1] box.
 
 It owns the three norm-dependent pieces every attack needs — the ascent direction, the
-projection and the random start — so attacks share one loop and the norm is a parameter
-(DESIGN §7.6). ε may be a Python float or a 0-dim tensor; a tensor lets a compiled training
+projection and the random start — so attacks share one loop and the norm is a parameter.
+ε may be a Python float or a 0-dim tensor; a tensor lets a compiled training
 step follow an ε schedule without recompiling.
 """
 

@@ -31,10 +31,6 @@ def fresh_dir(base: Path) -> Path:
     return Path(f"{base}-{k}")
 
 
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
 def result_rows(res: dict) -> list[dict]:
     """Table rows (final, snapshots, ensemble) from a summary or an evaluation entry."""
     rows = [
@@ -66,9 +62,13 @@ def result_rows(res: dict) -> list[dict]:
 
 def add_set_argument(parser, what: str = "a config value, e.g. --set train.epochs=3") -> None:
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help=f"override {what} (repeatable)",
-    )  # fmt: skip
+    )
 
 
 def sigterm_as_interrupt() -> None:

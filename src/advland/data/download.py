@@ -32,7 +32,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from advland.data import mnist5k
+import advland.data.mnist5k as mnist5k
 from advland.data.local import dataset_dir, find_local, missing_error
 from advland.data.records import DatasetRecord, FileRecord
 from advland.data.registry import get_record

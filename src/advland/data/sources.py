@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from advland.data import cifar, mnist5k
+import advland.data.cifar as cifar
+import advland.data.mnist5k as mnist5k
 from advland.data.byo import is_byo_path, load_byo
 from advland.data.download import Located, ensure_files
 from advland.data.idx import decode_idx

@@ -12,7 +12,7 @@ import hashlib
 import zlib
 from pathlib import Path
 
-from advland.data import mnist5k
+import advland.data.mnist5k as mnist5k
 from advland.data.local import candidates, find_local
 from advland.data.records import DatasetRecord, FileRecord
 from advland.data.registry import get_record

@@ -1,6 +1,6 @@
 """Model registry: a name resolves to a builder ``(width, num_classes, in_channels, image_size)``.
 
-Names are resolved only here, at the edge (DESIGN §2); the rest of the library receives an
+Names are resolved only here, at the edge; the rest of the library receives an
 ``nn.Module``. Builders register themselves with ``@register("name", default_width=...)`` when
 their module is imported by ``advland.models``.
 """

@@ -14,11 +14,7 @@ from torch import nn
 from advland.errors import UserError
 from advland.models.registry import register
 
-# fmt: off
-LAYOUT: tuple[int | str, ...] = (
-    4, 4, "M", 8, 8, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32, "M",
-)
-# fmt: on
+LAYOUT: tuple[int | str, ...] = (4, 4, "M", 8, 8, "M", 16, 16, 16, "M") + (32, 32, 32, "M") * 2
 
 
 def _features(width: int, in_channels: int) -> nn.Sequential:
