@@ -12,6 +12,10 @@ relative` keeps step/ε constant.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from advland.attacks.pgd import RANDOM_STARTS
@@ -53,3 +57,67 @@ class AttackConfig:
             raise UserError(
                 f"{prefix}eps={self.eps} exceeds the [0,1] pixel range; give ε in pixel units, e.g. 8/255=0.0314"
             )
+
+
+# The attack settings tool configs once took as flat keywords, before nesting `attack`.
+FLAT_ATTACK_FIELDS = ("eps", "norm", "steps", "step_size", "random_start", "restarts", "step_ratio")
+
+
+def accepts_flat_attack(
+    cls: type | None = None,
+    *,
+    fields: tuple[str, ...] = FLAT_ATTACK_FIELDS,
+    unset_step: Callable[[AttackConfig], float | None] | None = None,
+):
+    """Class decorator for a tool config with an `attack: AttackConfig` field: it still
+    accepts the attack's settings as flat keywords (`Cfg(eps=0.1, steps=3)`), with a
+    DeprecationWarning, folded into `attack` (the one given, else the field's default).
+
+    `fields` names the flat keywords to fold (a tool whose own field shares a name keeps
+    it). `unset_step(attack)`, when given, is the step size a flat call meant when it set
+    neither step_size nor step_ratio (the tool's former rule), so such calls keep their
+    numbers."""
+
+    def wrap(cls: type) -> type:
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs) -> None:
+            flat = {k: kwargs.pop(k) for k in fields if k in kwargs}
+            if flat:
+                names = ", ".join(flat)
+                warnings.warn(
+                    f"{cls.__name__}: the flat attack settings {names} are deprecated; "
+                    "pass attack=AttackConfig(...)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                base = kwargs.get("attack") or _default_attack(cls)
+                kwargs["attack"] = fold_flat_attack(base, flat, unset_step)
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__
+        return cls
+
+    return wrap if cls is None else wrap(cls)
+
+
+def fold_flat_attack(
+    attack: AttackConfig,
+    flat: dict,
+    unset_step: Callable[[AttackConfig], float | None] | None = None,
+) -> AttackConfig:
+    """`attack` with the flat settings `flat` applied (see `accepts_flat_attack`)."""
+    attack = dataclasses.replace(attack, **flat)
+    if unset_step is not None and "step_size" not in flat and "step_ratio" not in flat:
+        step = unset_step(attack)
+        if step is not None:
+            attack = dataclasses.replace(attack, step_size=step)
+    return attack
+
+
+def _default_attack(cls: type) -> AttackConfig:
+    f = {f.name: f for f in dataclasses.fields(cls)}["attack"]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default if f.default is not dataclasses.MISSING else AttackConfig()
