@@ -130,7 +130,8 @@ def atomic_write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
     """`np.savez` atomically, with an extra array "sha256" over all the others."""
     arrays = {k: np.asarray(v) for k, v in arrays.items() if k != CHECKSUM}
     buf = io.BytesIO()
-    np.savez(buf, **arrays, **{CHECKSUM: np.asarray(npz_digest(arrays))})
+    members: dict[str, Any] = {**arrays, CHECKSUM: np.asarray(npz_digest(arrays))}
+    np.savez(buf, **members)
     atomic_write_bytes(path, buf.getvalue())
 
 

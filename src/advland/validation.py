@@ -86,7 +86,7 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
 
 
 def _coerce(tp: Any, value: Any, path: str, on_off: bool = False) -> Any:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value if value is not None else {}, f"{path}.")
     origin = typing.get_origin(tp)
     if origin is tuple:
@@ -177,7 +177,9 @@ def _check_value(path: str, value: Any, r: dict) -> None:
         hint = difflib.get_close_matches(str(value), choices, n=1)
         dym = f" (did you mean '{hint[0]}'?)" if hint else ""
         raise UserError(f"{path}='{value}' is not one of {', '.join(choices)}{dym}")
-    bounds = [(r.get(k), k) for k in ("ge", "gt", "le") if r.get(k) is not None]
+    bounds: list[tuple[float, str]] = [
+        (bound, k) for k in ("ge", "gt", "le") if (bound := r.get(k)) is not None
+    ]
     if not bounds or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if isinstance(value, float) and not math.isfinite(value):

@@ -144,11 +144,12 @@ def apgd(
     if generator is None:
         # Deterministic default; pass your own generator for fresh noise on every call.
         generator = torch.Generator().manual_seed(0)
-    best = None
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     with attack_mode(model, model_mode):
         for _ in range(restarts):
             cand = _run(
                 model, x, y, threat, steps=steps, rho=rho, loss_fn=loss_fn, generator=generator
             )
             best = cand if best is None else keep_worst(best, cand)
+    assert best is not None  # restarts >= 1 (check_common)
     return best[0].detach()

@@ -139,7 +139,7 @@ def run_pgd(
     if generator is None:
         # Deterministic default; pass your own generator for fresh noise on every call.
         generator = torch.Generator().manual_seed(0)
-    best = None
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     with attack_mode(model, model_mode):
         for _ in range(restarts):
             start = x.clone() if radius is None else threat.random_init(x, radius, generator)
@@ -150,6 +150,7 @@ def run_pgd(
                 return x_adv.detach()
             cand = (x_adv, *score(model, x_adv, y, loss_fn))
             best = cand if best is None else keep_worst(best, cand)
+    assert best is not None  # restarts >= 1
     return best[0].detach()
 
 

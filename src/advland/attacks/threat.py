@@ -77,7 +77,7 @@ class Threat:
         """
         delta = x_adv - x
         if self.norm == "linf":
-            delta = delta.clamp(-self.eps, self.eps)
+            delta = delta.clamp(-self.eps, self.eps)  # type: ignore[arg-type]  # float or tensor
         else:
             # Scale by min(1, ε/‖δ‖): points outside move onto the sphere along the ray.
             delta = delta * (self.eps / l2_norm(delta).clamp_min(_TINY)).clamp(max=1.0)

@@ -1,19 +1,22 @@
 """`advland analyze TOOL ...`: the loss-landscape tools on trained runs.
 
-Each tool's settings are the fields of its frozen config dataclass; attack defaults come
-from the run being analysed (its target ε, norm, PGD steps, step size, random start) and
-any field can be overridden with `--set field=value`. Results (JSON/NPZ + figures) go to
+Each tool's settings are the fields of its frozen config dataclass. Its `attack` section
+defaults to the analysed run's own training attack, and any field can be overridden
+with `--set field=value` (`--set attack.eps=0.1`). Results (JSON/NPZ + figures) go to
 `--out` (default: RUN/analysis/TOOL).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
+from advland.attacks.spec import FLAT_ATTACK_FIELDS
 from advland.cli.common import add_set_argument, print_table
 from advland.config import apply_overrides, from_dict
 from advland.errors import UserError
+from advland.validation import to_dict
 
 TOOLS = ("dynamics", "hessian", "similarity", "surface", "curve", "theory")
 
@@ -58,21 +61,53 @@ def add_parser(sub) -> None:
 
 
 def tool_config(cls, defaults: dict, overrides: list[str]):
-    """Build a tool config: run-derived defaults, then the user's --set overrides."""
+    """Build a tool config: run-derived defaults, then the user's --set overrides.
+
+    A config with an `attack` section takes the attack's settings as `attack.eps=…`
+    (defaults given flat, like `step_size`, go there too); the flat `--set eps=…` still
+    works, with a deprecation note on stderr."""
     names = {f.name for f in dataclasses.fields(cls)}
-    base = {k: v for k, v in defaults.items() if k in names}
-    return from_dict(cls, apply_overrides(base, overrides))
+    base = _fit_defaults(names, defaults)
+    return from_dict(cls, apply_overrides(base, _nest_attack_keys(names, overrides)))
+
+
+def _fit_defaults(names: set[str], defaults: dict) -> dict:
+    """The defaults `cls` has fields for; attack settings nested or flat, as it takes them."""
+    base = {k: v for k, v in defaults.items() if k in names and k != "attack"}
+    attack = dict(defaults.get("attack") or {})
+    flat = {k: v for k, v in defaults.items() if k in FLAT_ATTACK_FIELDS and k not in names}
+    if "attack" in names:
+        base["attack"] = {**attack, **flat}
+    else:
+        base.update({k: v for k, v in attack.items() if k in names and k not in base})
+    return base
+
+
+def _nest_attack_keys(names: set[str], overrides: list[str]) -> list[str]:
+    if "attack" not in names:
+        return list(overrides)
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in FLAT_ATTACK_FIELDS and key.strip() not in names:
+            old_key_note(key.strip(), f"attack.{key.strip()}")
+            item = f"attack.{key.strip()}={value}"
+        out.append(item)
+    return out
+
+
+def old_key_note(old: str, new: str) -> None:
+    """The stderr note for a deprecated `--set` key."""
+    print(
+        f"advland: note: --set {old}=… is deprecated, use --set {new}=… "
+        "(the old name will be removed in the next release)",
+        file=sys.stderr,
+    )
 
 
 def _attack_defaults(run) -> dict:
-    a = run.cfg.attack
-    return {
-        "eps": a.eps,
-        "norm": a.norm,
-        "steps": a.steps,
-        "step_size": a.step_size,
-        "random_start": a.random_start,
-    }
+    """The analysed run's own training attack, every setting."""
+    return {"attack": to_dict(run.cfg.attack)}
 
 
 def _top_eigenvectors(run, k: int) -> list:

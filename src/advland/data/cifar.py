@@ -60,7 +60,9 @@ def _read_members(data: bytes, what: str) -> dict[str, bytes]:
             for member in tar:
                 name = member.name.removeprefix("./")
                 if name in wanted and member.isfile():
-                    found[name] = tar.extractfile(member).read()
+                    file = tar.extractfile(member)
+                    if file is not None:  # always a reader for a regular file
+                        found[name] = file.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise UserError(
             f"{what}: not a readable .tar.gz ({e}); delete it and download it again"

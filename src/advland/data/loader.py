@@ -49,7 +49,8 @@ class DeviceLoader:
         self.generator = generator
         self.augment = augment
         self.drop_last = drop_last
-        self.size = tuple(self.x.shape[-2:])
+        height, width = self.x.shape[-2:]
+        self.size = (height, width)
         # Padded once; a crop is then a gather (costs 1.6x the memory of CIFAR, ~0.25 GB).
         self._padded = pad_images(self.x) if augment == "crop-flip" else None
 
@@ -67,6 +68,7 @@ class DeviceLoader:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         offsets = flips = None
         if self.augment == "crop-flip":
+            assert self.generator is not None  # required by __init__ for augmentation
             offsets, flips = draw_crop_flip(n, self.generator)
             offsets, flips = offsets.to(self.device), flips.to(self.device)  # host->device copy
         return order.to(self.device), offsets, flips  # host->device copy

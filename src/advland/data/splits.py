@@ -58,7 +58,7 @@ class Split:
 class Splits:
     name: str
     num_classes: int
-    shape: tuple[int, int, int]  # (C, H, W)
+    shape: tuple[int, ...]  # (C, H, W)
     train: Split
     val: Split
     test: Split
