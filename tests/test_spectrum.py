@@ -19,6 +19,7 @@ from advland.analysis.hessian.spectrum import (
     top_eigenvector,
 )
 from advland.analysis.params import dot, norm, num_params, trainable
+from advland.attacks.spec import AttackConfig
 from advland.errors import UserError
 from advland.reporting.plot_spectrum import plot_spectrum
 from support import random_images
@@ -49,8 +50,7 @@ CFG = SpectrumConfig(
     k=3,
     subset_size=32,
     subset_seed=1,
-    eps=0.1,
-    steps=3,
+    attack=AttackConfig(eps=0.1, steps=3, step_size=2.5 * 0.1 / 3),
     batch_size=12,
     num_random_models=2,
     hvp_method="autograd",
@@ -129,7 +129,8 @@ def test_eigenpairs_and_model_untouched(run, images):
 def test_clean_power_float64_without_normaliser(images, tmp_path, capsys):
     x, y = images
     model = bn_net(7).double()
-    cfg = SpectrumConfig(k=2, subset_size=20, eps=0.0, solver="power", max_iter=30, tol=1e-4)
+    clean = AttackConfig(eps=0.0)
+    cfg = SpectrumConfig(k=2, subset_size=20, attack=clean, solver="power", max_iter=30, tol=1e-4)
     res = hessian_spectrum(model, x, y, cfg, out_dir=tmp_path)
     assert res.adversarial_loss == pytest.approx(res.clean_loss)
     assert res.normalizer is None and res.normalized_eigenvalues is None
@@ -144,7 +145,7 @@ def test_bad_inputs_are_user_errors(images, tmp_path, monkeypatch):
     with pytest.raises(UserError):
         SpectrumConfig(solver="arnoldi")
     with pytest.raises(UserError):
-        SpectrumConfig(eps=-0.1)
+        SpectrumConfig(attack=AttackConfig(eps=-0.1))
     with pytest.raises(UserError):
         hessian_spectrum(bn_net(0), x, y, SpectrumConfig(subset_size=51), verbose=False)
     with pytest.raises(UserError):
@@ -152,3 +153,18 @@ def test_bad_inputs_are_user_errors(images, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # matplotlib "missing"
     with pytest.raises(UserError, match=r"advland\[plot\]"):
         plot_spectrum({"a": {"eigenvalues": [2.0, 1.0]}}, tmp_path / "fig.png")
+
+
+def test_flat_attack_keywords_still_work_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="eps, steps"):
+        old = SpectrumConfig(k=3, eps=0.1, steps=3)
+    # without a step size, the flat form keeps its former step 2.5·ε/steps
+    assert old.attack == AttackConfig(eps=0.1, steps=3, step_size=2.5 * 0.1 / 3)
+    with pytest.warns(DeprecationWarning):
+        ratio = SpectrumConfig(eps=0.2, step_ratio=0.5, attack=AttackConfig(steps=4))
+    assert ratio.attack.step() == 0.1 and ratio.attack.steps == 4
+    with pytest.raises(UserError, match=r"got -1\.0"), pytest.warns(DeprecationWarning):
+        SpectrumConfig(eps=-1.0)
+    with pytest.raises(UserError, match="k must be >= 1, got 0"):
+        SpectrumConfig(k=0)
+    assert SpectrumConfig().record()["step_size"] is None  # clean by default

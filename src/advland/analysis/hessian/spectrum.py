@@ -9,152 +9,62 @@ Pipeline, each step recorded in `spectrum.json`:
 3. top-k eigenpairs by Lanczos (default) or the paper's power iteration with deflation;
 4. normaliser = mean over N random models `model_factory(seed)` of the same adversarial
    loss on the same subset, with the same attack settings and attack seed. The reference
-   code does not normalise; our definition (DESIGN §4): before attacking a random model its
+   code does not normalise; our definition: before attacking a random model its
    BatchNorm running statistics are re-estimated on the subset's CLEAN inputs (a fresh
    model's statistics are the 0/1 defaults, which would make the eval-mode loss meaningless
    for BN nets); clean inputs are used because BN statistics in training are those of the
    data the network sees at inference time, and because the attack needs statistics before
    it can run. normalised eigenvalue = raw eigenvalue / normaliser.
-The files, the printed table and the resume bookkeeping (a rerun into the same folder
-reuses a finished eigensolve and every finished random model) are in
-`advland.analysis.hessian.spectrum_io`.
+
+`compute_spectrum` is the computation; given a stage cache (`advland.analysis.runner`) it
+saves the eigensolve and each random model's loss as soon as they are known and reuses
+those of an earlier call with the same inputs. `hessian_spectrum` runs it as a job: the
+files, the printed table and the stages are in `advland.analysis.hessian.spectrum_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
 from advland.analysis.hessian.eigen import EigenResult
-from advland.analysis.hessian.hvp import HVP_METHODS, Attack, HessianOperator
+from advland.analysis.hessian.hvp import Attack, HessianOperator
 from advland.analysis.hessian.lanczos import lanczos
 from advland.analysis.hessian.power import power_iteration
-from advland.analysis.hessian.spectrum_io import SpectrumProgress, format_table, write_spectrum
+from advland.analysis.hessian.spectrum_io import (
+    STAGES,
+    format_table,
+    solve_payload,
+    solved_from,
+    write_spectrum,
+)
+from advland.analysis.hessian.spectrum_types import SOLVERS, SpectrumConfig, SpectrumResult
 from advland.analysis.params import Vec, trainable
-from advland.attacks import Threat, pgd
+from advland.analysis.runner import Job, StageCache, architecture, fingerprint
+from advland.analysis.runner import progress as progress_bar
+from advland.attacks import pgd
 from advland.errors import UserError
-from advland.fileio import remove_stale_temps
 
-SOLVERS = ("lanczos", "power")
+__all__ = [
+    "SOLVERS",
+    "SpectrumConfig",
+    "SpectrumResult",
+    "compute_spectrum",
+    "hessian_spectrum",
+    "make_attack",
+    "random_model_losses",
+    "select_subset",
+    "top_eigenvector",
+    "top_eigenvectors",
+]
 
-
-@dataclass(frozen=True)
-class SpectrumConfig:
-    """Settings of one spectrum computation (defaults: Lanczos, top 20, tol 1e-3).
-
-    step_size None → 2.5·eps/steps (Madry's rule; ε/4 for the paper's CIFAR PGD-10).
-    max_iter None → solver default (power: 50 products per eigenpair, the paper's value;
-    Lanczos: 50·k products in total). num_random_models 0 → no normalisation.
-    """
-
-    k: int = 20
-    solver: str = "lanczos"
-    subset_size: int = 1000
-    subset_seed: int = 0
-    eps: float = 0.0
-    norm: str = "linf"
-    steps: int = 10
-    step_size: float | None = None
-    random_start: str = "step"
-    attack_seed: int = 0
-    batch_size: int = 256
-    num_random_models: int = 10
-    tol: float = 1e-3
-    max_iter: int | None = None
-    solver_seed: int = 0
-    hvp_method: str = "func"
-
-    def __post_init__(self) -> None:
-        if self.solver not in SOLVERS:
-            raise UserError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if self.hvp_method not in HVP_METHODS:
-            raise UserError(f"hvp_method must be one of {HVP_METHODS}, got {self.hvp_method!r}")
-        for name in ("k", "subset_size", "steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.eps < 0:
-            raise UserError(f"eps must be >= 0, got {self.eps}; pass a non-negative budget")
-        if self.num_random_models < 0:
-            raise UserError(f"num_random_models must be >= 0, got {self.num_random_models}")
-        if self.step_size is not None and self.step_size <= 0:
-            raise UserError(f"step_size must be > 0, got {self.step_size}; or leave it unset")
-
-    @property
-    def resolved_step_size(self) -> float:
-        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
-
-
-@dataclass(frozen=True)
-class SpectrumResult:
-    """Raw and normalised top-k eigenvalues plus everything needed to reproduce them."""
-
-    eigenvalues: torch.Tensor  # raw, descending
-    normalized_eigenvalues: torch.Tensor | None  # raw / normalizer
-    normalizer: float | None  # mean adversarial loss over the random models
-    random_losses: tuple[float, ...]
-    random_seeds: tuple[int, ...]
-    adversarial_loss: float  # L(θ) at the fixed x' on the subset
-    clean_loss: float
-    eigen: EigenResult
-    subset_indices: torch.Tensor
-    config: SpectrumConfig
-    bn_mode: str = "eval"
-
-    def eigenvector(self, i: int, model: nn.Module) -> Vec:
-        """Eigenvector i as a parameter vector on the model's device."""
-        like = trainable(model)
-        return [t.to(p.device) for t, p in zip(self.eigen.vector(i, like), like, strict=True)]
-
-    def to_dict(self) -> dict:
-        cfg = self.config
-        norm_vals = self.normalized_eigenvalues
-        return {
-            "eigenvalues": self.eigenvalues.tolist(),
-            "normalized_eigenvalues": None if norm_vals is None else norm_vals.tolist(),
-            "normalization": {
-                "definition": "mean adversarial CE loss over random models (same subset, "
-                "same attack and attack seed; BN re-estimated on the subset's clean inputs)",
-                "normalizer": self.normalizer,
-                "random_losses": list(self.random_losses),
-                "random_seeds": list(self.random_seeds),
-            },
-            "adversarial_loss": self.adversarial_loss,
-            "clean_loss": self.clean_loss,
-            "solver": self.eigen.summary(),
-            "subset": {
-                "size": len(self.subset_indices),
-                "seed": cfg.subset_seed,
-                "indices": self.subset_indices.tolist(),
-            },
-            "attack": {
-                "name": "pgd" if cfg.eps > 0 else "none (clean)",
-                "eps": cfg.eps,
-                "norm": cfg.norm,
-                "steps": cfg.steps,
-                "step_size": cfg.resolved_step_size if cfg.eps > 0 else None,
-                "random_start": cfg.random_start,
-                "seed": cfg.attack_seed,
-                "model_mode": "eval",
-                "generated": "once at θ, then held fixed",
-            },
-            "bn_mode": self.bn_mode,
-            "seeds": {
-                "subset": cfg.subset_seed,
-                "attack": cfg.attack_seed,
-                "solver": cfg.solver_seed,
-                "random_models": list(self.random_seeds),
-            },
-            "config": dataclasses.asdict(cfg),
-        }
+SOLVER_FIELDS = ("k", "solver", "tol", "max_iter", "solver_seed", "hvp_method")
 
 
 def select_subset(n: int, size: int, seed: int) -> torch.Tensor:
@@ -166,10 +76,12 @@ def select_subset(n: int, size: int, seed: int) -> torch.Tensor:
 
 
 def make_attack(cfg: SpectrumConfig) -> Attack | None:
-    """PGD with the config's settings and a fresh generator seeded with `attack_seed`."""
-    if cfg.eps == 0:
+    """PGD with the config's attack (eval mode) and a fresh generator seeded with
+    `attack_seed`; None for ε = 0."""
+    a = cfg.attack
+    if a.eps == 0:
         return None
-    threat = Threat(norm=cfg.norm, eps=cfg.eps)
+    threat = a.threat()
     generator = torch.Generator().manual_seed(cfg.attack_seed)
 
     def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -178,10 +90,10 @@ def make_attack(cfg: SpectrumConfig) -> Attack | None:
             x,
             y,
             threat,
-            steps=cfg.steps,
-            step_size=cfg.resolved_step_size,
-            random_start=cfg.random_start,
-            restarts=1,
+            steps=a.steps,
+            step_size=a.step(),
+            random_start=a.random_start,
+            restarts=a.restarts,
             generator=generator,
             model_mode="eval",
         )
@@ -202,10 +114,21 @@ def _solve(op: HessianOperator, cfg: SpectrumConfig, progress: bool) -> EigenRes
     gen = torch.Generator().manual_seed(cfg.solver_seed)
     if cfg.solver == "power":
         max_iter = cfg.max_iter or 50  # the paper's 50 products per eigenpair
-        return power_iteration(op, cfg.k, max_iter=max_iter, tol=cfg.tol, generator=gen,
-                               progress=progress)  # fmt: skip
-    return lanczos(op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=gen,
-                   progress=progress)  # fmt: skip
+        return power_iteration(
+            op, cfg.k, max_iter=max_iter, tol=cfg.tol, generator=gen, progress=progress
+        )
+    return lanczos(op, cfg.k, max_iter=cfg.max_iter, tol=cfg.tol, generator=gen, progress=progress)
+
+
+def fingerprints(cfg: SpectrumConfig, model: nn.Module, xs, ys) -> tuple[str, str]:
+    """(solve, normaliser) fingerprints. The solve depends on the settings, θ and the
+    subset; the random-model losses on the attack and subset settings, the architecture
+    and the subset, not on θ, the solver or the number of random models."""
+    conf = {k: v for k, v in cfg.record().items() if k != "num_random_models"}
+    attack = {k: v for k, v in conf.items() if k not in SOLVER_FIELDS}
+    norm_fp = fingerprint({**attack, "architecture": architecture(model)}, [xs, ys])
+    solve_fp = fingerprint({**conf, "normaliser": norm_fp}, model.state_dict().values())
+    return solve_fp, norm_fp
 
 
 def random_model_losses(
@@ -216,17 +139,17 @@ def random_model_losses(
     *,
     progress: bool = False,
     known: dict[int, float] | None = None,
-    cache: SpectrumProgress | None = None,
+    save: Callable[[dict[int, float]], None] | None = None,
 ) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Adversarial loss of N freshly initialised models (seeds 0..N−1), see module doc.
 
-    Seeds in `known` (losses of an earlier, killed call) are not recomputed; with `cache`
-    each new loss is saved as soon as it is known. Every model has its own seed and attack
-    generator, so skipping some does not change the others."""
+    Seeds in `known` (losses of an earlier, killed call) are not recomputed; `save`
+    receives the losses so far each time a new one is known. Every model has its own
+    seed and attack generator, so skipping some does not change the others."""
     seeds = tuple(range(cfg.num_random_models))
     losses = dict(known or {})
     todo = [s for s in seeds if s not in losses]
-    for seed in tqdm(todo, desc="random models", disable=not progress, leave=False):
+    for seed in progress_bar(todo, "random models", enabled=progress):
         rand = model_factory(seed).to(device=xs.device, dtype=xs.dtype)
         if has_batchnorm(rand):
             reestimate_bn(rand, xs.split(cfg.batch_size))
@@ -234,34 +157,101 @@ def random_model_losses(
             rand, xs, ys, make_attack(cfg), batch_size=cfg.batch_size
         )
         losses[seed] = op.loss()
-        if cache:
-            cache.save_random_losses(losses)
+        if save is not None:
+            save(losses)
     return seeds, tuple(losses[s] for s in seeds)
+
+
+def _known_losses(cache: StageCache | None, fp: str, wanted: int) -> dict[int, float]:
+    """Random-model losses by seed from an earlier call with the same inputs."""
+    rec = cache.get("random_losses", fp) if cache is not None else None
+    if rec is None:
+        return {}
+    losses = {int(k): float(v) for k, v in rec["losses"].items() if int(k) < wanted}
+    reused = f"reusing {len(losses)} of {wanted} random-model losses in {{path}}"
+    cache.note("random_losses", reused)
+    return losses
 
 
 def _losses_and_eigen(
     model: nn.Module,
-    xs: torch.Tensor,
-    ys: torch.Tensor,
-    idx: torch.Tensor,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     cfg: SpectrumConfig,
-    cache: SpectrumProgress | None,
-    verbose: bool,
+    *,
+    cache: StageCache | None,
+    fp: str,
+    progress: bool,
 ) -> tuple[EigenResult, float, float]:
     """Losses at θ and the top-k eigenpairs: reused from `cache` if it holds them, else
     computed and saved there at once (the solve is the expensive part)."""
-    solved = cache.solved(xs.device) if cache else None
-    if solved is not None:
-        return solved
+    xs, ys, idx = data
+    saved = cache.get("solve", fp) if cache is not None else None
+    if saved is not None:
+        cache.note("solve", "reusing the eigensolve in {path}")
+        return solved_from(saved, xs.device)
     op = HessianOperator.at_adversarial(
         model, xs, ys, make_attack(cfg), batch_size=cfg.batch_size, method=cfg.hvp_method
     )
     adv_loss = op.loss()
     clean_loss = HessianOperator(model, xs, ys, batch_size=cfg.batch_size).loss()
-    eigen = _solve(op, cfg, progress=verbose)
-    if cache:
-        cache.save_solve(eigen, adv_loss, clean_loss, idx)
+    eigen = _solve(op, cfg, progress=progress)
+    if cache is not None:
+        cache.put("solve", fp, solve_payload(eigen, (adv_loss, clean_loss), idx))
     return eigen, adv_loss, clean_loss
+
+
+def compute_spectrum(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: SpectrumConfig,
+    *,
+    model_factory: Callable[[int], nn.Module] | None = None,
+    cache: StageCache | None = None,
+    progress: bool = False,
+) -> SpectrumResult:
+    """Top-k spectrum of the adversarial loss at the model's θ, where the model lives
+    (see the module docstring). With `cache`, the stages "solve" and "random_losses"
+    are saved as soon as computed and reused when an earlier call left them."""
+    device = trainable(model)[0].device
+    idx = select_subset(x.shape[0], cfg.subset_size, cfg.subset_seed)
+    xs, ys = _subset_tensors(model, x, y, idx, device)
+    solve_fp, norm_fp = fingerprints(cfg, model, xs, ys) if cache is not None else ("", "")
+    normalise = model_factory is not None and cfg.num_random_models > 0
+    # read (and verify) both stages before any work: a corrupt one stops the call at once
+    known = _known_losses(cache, norm_fp, cfg.num_random_models) if normalise else {}
+    eigen, adv_loss, clean_loss = _losses_and_eigen(
+        model, (xs, ys, idx), cfg, cache=cache, fp=solve_fp, progress=progress
+    )
+    seeds, losses = (), ()
+    if normalise:
+        save = _saver(cache, norm_fp) if cache is not None else None
+        seeds, losses = random_model_losses(
+            model_factory, xs, ys, cfg, progress=progress, known=known, save=save
+        )
+    normalizer = float(np.mean(losses)) if losses else None
+    return SpectrumResult(
+        eigenvalues=eigen.eigenvalues,
+        normalized_eigenvalues=None if normalizer is None else eigen.eigenvalues / normalizer,
+        normalizer=normalizer,
+        random_losses=losses,
+        random_seeds=seeds,
+        adversarial_loss=adv_loss,
+        clean_loss=clean_loss,
+        eigen=eigen,
+        subset_indices=idx,
+        config=cfg,
+        fingerprint=solve_fp,
+    )
+
+
+def _saver(cache: StageCache, fp: str) -> Callable[[dict[int, float]], None]:
+    """Saves the random-model losses known so far as stage "random_losses"."""
+
+    def save(losses: dict[int, float]) -> None:
+        cache.put("random_losses", fp, {"losses": {str(k): v for k, v in losses.items()}})
+
+    return save
 
 
 def hessian_spectrum(
@@ -276,53 +266,23 @@ def hessian_spectrum(
     verbose: bool = True,
     resume: bool = True,
 ) -> SpectrumResult:
-    """Top-k spectrum of the adversarial loss at the model's θ (see module docstring).
+    """`compute_spectrum` as a job (`advland.analysis.runner`).
 
     x: images in [0,1] (float) or uint8, y: labels; the subset is drawn from them. The
     model is used where it lives unless `device` is given (then it is moved there).
     With `out_dir`, writes spectrum.json, spectrum.npz and spectrum_plot.{png,pdf,json};
     with `resume` too, the eigensolve and random-model losses a killed earlier call left
-    there are reused (`spectrum_io.SpectrumProgress`).
+    there are reused. With `verbose`, shows progress and prints the table.
     """
-    start = time.perf_counter()
+    job = Job("hessian", out_dir, STAGES, resume=resume, verbose=verbose)
     if device is not None:
         model = model.to(device)
-    device = trainable(model)[0].device
-    idx = select_subset(x.shape[0], cfg.subset_size, cfg.subset_seed)
-    xs, ys = _subset_tensors(model, x, y, idx, device)
-    cache = None
-    if out_dir is not None:
-        if resume:
-            remove_stale_temps(out_dir)  # left by a write a kill interrupted
-        cache = SpectrumProgress.of(out_dir, cfg, model, xs, ys, resume=resume, verbose=verbose)
-    normalise = model_factory is not None and cfg.num_random_models > 0
-    # read (and verify) both caches before any work: a corrupt one stops the call at once
-    known = cache.random_losses(cfg.num_random_models) if cache and normalise else {}
-    eigen, adv_loss, clean_loss = _losses_and_eigen(model, xs, ys, idx, cfg, cache, verbose)
-    seeds, losses = (), ()
-    if normalise:
-        seeds, losses = random_model_losses(
-            model_factory, xs, ys, cfg, progress=verbose, known=known, cache=cache
-        )
-    normalizer = float(np.mean(losses)) if losses else None
-    result = SpectrumResult(
-        eigenvalues=eigen.eigenvalues,
-        normalized_eigenvalues=None if normalizer is None else eigen.eigenvalues / normalizer,
-        normalizer=normalizer,
-        random_losses=losses,
-        random_seeds=seeds,
-        adversarial_loss=adv_loss,
-        clean_loss=clean_loss,
-        eigen=eigen,
-        subset_indices=idx,
-        config=cfg,
+    result = compute_spectrum(
+        model, x, y, cfg, model_factory=model_factory, cache=job.cache, progress=verbose
     )
     if out_dir is not None:
-        write_spectrum(
-            result, Path(out_dir), model, wall_time_s=time.perf_counter() - start, progress=cache
-        )
-    if verbose:
-        print(format_table(result))
+        write_spectrum(result, job, model, wall_time_s=job.elapsed)
+    job.show(format_table(result))
     return result
 
 
@@ -338,7 +298,9 @@ def top_eigenvectors(
     """The top-k eigenvectors (unit norm, descending eigenvalue) as parameter vectors;
     no normalisation, no files. Used by the perturbation-similarity and surface tools."""
     cfg = dataclasses.replace(cfg, k=k, num_random_models=0)
-    res = hessian_spectrum(model, x, y, cfg, device=device, verbose=False)
+    if device is not None:
+        model = model.to(device)
+    res = compute_spectrum(model, x, y, cfg)
     return [res.eigenvector(i, model) for i in range(k)]
 
 
