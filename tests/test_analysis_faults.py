@@ -25,6 +25,7 @@ import advland.reporting.plot_spectrum  # imported once here, inherited by the f
 from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum
 from advland.analysis.landscape.curve_resume import CurveCheckpoint
 from advland.analysis.landscape.curves import CurveConfig, train_curve
+from advland.attacks.spec import AttackConfig
 from advland.fileio import read_json, read_npz
 from advland.runs.checkpoint import load_verified
 from forking import KILLED, fork_cli, run_forked, wait
@@ -157,7 +158,8 @@ def test_curve_training_interrupted_in_process_resumes_exactly(tmp_path, monkeyp
         for p in b.parameters():
             p.mul_(-1)
     x, y = random_images(24)
-    cfg = CurveConfig(order=3, epochs=2, batch_size=8, eps=0.1, steps=1, checkpoint_every=2)
+    attack = AttackConfig(eps=0.1, steps=1)
+    cfg = CurveConfig(order=3, epochs=2, batch_size=8, attack=attack, checkpoint_every=2)
     ref = train_curve(a, b, (x, y), cfg)
     steps = []
     real_step, real_save = curves._train_step, CurveCheckpoint.save

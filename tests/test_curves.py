@@ -9,14 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advland.analysis.landscape.curves import (
-    BezierCurve,
-    CurveConfig,
-    bernstein,
-    evaluate_curve,
-    reestimate_at,
-    train_curve,
-)
+from advland.analysis.landscape.bezier import BezierCurve, bernstein
+from advland.analysis.landscape.curve_eval import evaluate_curve, reestimate_at
+from advland.analysis.landscape.curves import CurveConfig, train_curve
+from advland.attacks.spec import AttackConfig
 from advland.errors import UserError
 from advland.models import build_model
 from support import random_images
@@ -126,7 +122,7 @@ def test_bn_reestimation_uses_only_the_inputs_passed(eps):
     x, y = toy_data(n=64)
     curve = BezierCurve(a, b, order=2)
     model = curve.model_at(0.4)
-    cfg = CurveConfig(eps=eps, steps=3, bn_examples=24, bn_batch_size=64)
+    cfg = CurveConfig(attack=AttackConfig(eps=eps, steps=3), bn_examples=24, bn_batch_size=64)
     used = reestimate_at(model, x, y, cfg, torch.Generator().manual_seed(0))
     assert used.shape[0] == 24
     if eps == 0:
@@ -149,7 +145,8 @@ def mean_curve_loss(curve: BezierCurve, x, y, num_t: int = 11) -> float:
 
 def test_training_lowers_the_loss_along_the_curve():
     a, b, (x, y) = fitted_pair()
-    cfg = CurveConfig(order=2, epochs=40, lr=0.02, batch_size=64, eps=0.02, steps=2, seed=0)
+    attack = AttackConfig(eps=0.02, steps=2)
+    cfg = CurveConfig(order=2, epochs=40, lr=0.02, batch_size=64, attack=attack, seed=0)
     line = train_curve(a, b, (x, y), cfg.__class__(**{**cfg.__dict__, "epochs": 0}))
     before = mean_curve_loss(line, x, y)
     end_loss = F.cross_entropy(a(x), y).item()
@@ -180,7 +177,8 @@ def test_bn_models_train_and_evaluate(name, size, tmp_path):
         m.train()(x)
         m.eval()
     states = [{k: v.clone() for k, v in m.state_dict().items()} for m in (a, b)]
-    cfg = CurveConfig(order=2, epochs=1, batch_size=8, eps=2 / 255, steps=1, num_t=3, lr=1e-3)
+    attack = AttackConfig(eps=2 / 255, steps=1)
+    cfg = CurveConfig(order=2, epochs=1, batch_size=8, attack=attack, num_t=3, lr=1e-3)
     curve = train_curve(a, b, (x, y), cfg)
     res = evaluate_curve(curve, (x, y), (x[:8], y[:8]), cfg, out_dir=tmp_path)
     assert all(math.isfinite(v) for vals in res.metrics.values() for v in vals)

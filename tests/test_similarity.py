@@ -15,10 +15,13 @@ from advland.analysis.landscape.similarity import (
     similarity_direction,
 )
 from advland.analysis.params import norm, trainable
+from advland.attacks.spec import AttackConfig
 from advland.errors import UserError
 from support import lenet, random_images, tiny_resnet18
 
-BASE = SimilarityConfig(a=(0.0, 0.5, 2.0), eps=0.1, steps=3, repeats=3, batch_size=8, seed=1)
+BASE = SimilarityConfig(
+    a=(0.0, 0.5, 2.0), attack=AttackConfig(eps=0.1, steps=3), repeats=3, batch_size=8, seed=1
+)
 
 
 def splits(n: int = 12, shape=(1, 12, 12)):
@@ -49,7 +52,7 @@ def test_a_zero_gives_exactly_one_for_a_deterministic_attack_and_theta_is_restor
     model, (train, test) = lenet(), splits()
     model.train()  # the tool must use eval mode and then restore this flag
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = replace(BASE, random_start="none", repeats=2)
+    cfg = replace(BASE, attack=replace(BASE.attack, random_start="none"), repeats=2)
     res = perturbation_similarity(model, unit_random(model), train, test, cfg)
     assert (res.per_repeat["similarity_train"][:, 0] == 1.0).all()
     assert (res.per_repeat["similarity_test"][:, 0] == 1.0).all()
@@ -80,7 +83,11 @@ def test_std_over_repeats_and_outputs(tmp_path):
 def test_zero_budget_means_identical_zero_perturbations():
     model, (train, test) = lenet(), splits()
     res = perturbation_similarity(
-        model, unit_random(model), train, test, replace(BASE, eps=0.0, repeats=1, a=(0.0, 1.0))
+        model,
+        unit_random(model),
+        train,
+        test,
+        replace(BASE, attack=replace(BASE.attack, eps=0.0), repeats=1, a=(0.0, 1.0)),
     )
     assert (res.per_repeat["similarity_train"] == 1.0).all()
 
@@ -104,7 +111,7 @@ def test_batchnorm_statistics_untouched():
     model.train()(train[0])
     model.eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = replace(BASE, a=(0.0, 0.1), repeats=1, steps=2)
+    cfg = replace(BASE, a=(0.0, 0.1), repeats=1, attack=replace(BASE.attack, steps=2))
     res = perturbation_similarity(model, unit_random(model), train, test, cfg)
     assert np.isfinite(res.mean["similarity_train"]).all()
     for k, v in model.state_dict().items():

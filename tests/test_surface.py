@@ -19,13 +19,21 @@ from advland.analysis.landscape.surface import (
 )
 from advland.analysis.params import trainable
 from advland.attacks import Threat, pgd
+from advland.attacks.spec import AttackConfig
 from advland.errors import UserError
 from support import lenet, random_images, tiny_resnet18
 
 BASE = SurfaceConfig(
-    a1=(-1.0, 1.0), n1=3, a2=(-0.5, 0.5), n2=3, eps=(0.0, 0.1), steps=3,
-    batch_size=6, points_per_batch=4, seed=5,
-)  # fmt: skip
+    a1=(-1.0, 1.0),
+    n1=3,
+    a2=(-0.5, 0.5),
+    n2=3,
+    eps=(0.0, 0.1),
+    attack=AttackConfig(eps=0.1, steps=3),
+    batch_size=6,
+    points_per_batch=4,
+    seed=5,
+)
 
 
 def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
@@ -33,8 +41,17 @@ def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
     eps = cfg.eps[e]
     if eps > 0:
         gen = torch.Generator().manual_seed(attack_seed(cfg, e, 0))
-        x = pgd(model, x, y, Threat(eps=eps), steps=cfg.steps, step_size=cfg.alpha(eps),
-                restarts=cfg.restarts, generator=gen)  # fmt: skip
+        a = cfg.attack_at(eps)
+        x = pgd(
+            model,
+            x,
+            y,
+            Threat(eps=eps),
+            steps=a.steps,
+            step_size=a.step(),
+            restarts=a.restarts,
+            generator=gen,
+        )
     with torch.no_grad():
         return F.cross_entropy(model(x), y).item()
 
@@ -46,7 +63,7 @@ def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
 )  # fmt: skip
 def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
     model, (x, y) = lenet(dtype), random_images(10, dtype=dtype)
-    cfg = replace(BASE, mode=mode, batch_size=64, restarts=2)
+    cfg = replace(BASE, mode=mode, batch_size=64, attack=replace(BASE.attack, restarts=2))
     res = loss_surface(model, (x, y), cfg)
     assert res.mode_used == mode and res.done.all()
     for e in range(len(cfg.eps)):
@@ -60,9 +77,9 @@ def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
     [
         ("lenet", {}),  # the loop and grouped paths in channels_last (their default)
         ("lenet", {"channels_last": False}),  # ... and in NCHW
-        ("lenet", {"norm": "l2", "eps": (0.5,), "restarts": 2}),
-        ("lenet", {"reuse_attack_block": 2, "random_start": "eps"}),
-        ("resnet18", {"eps": (0.05,), "steps": 2}),  # BatchNorm, eval mode
+        ("lenet", {"attack": AttackConfig(norm="l2", eps=0.5, steps=3, restarts=2), "eps": (0.5,)}),
+        ("lenet", {"reuse_attack_block": 2, "attack": AttackConfig(steps=3, random_start="eps")}),
+        ("resnet18", {"eps": (0.05,), "attack": AttackConfig(steps=2)}),  # BatchNorm, eval mode
     ],
 )
 def test_batched_paths_equal_one_point_at_a_time(batched, arch, changes):
@@ -126,17 +143,17 @@ def test_resume_skips_finished_points(tmp_path, monkeypatch):
     cfg = replace(BASE, n1=3, n2=2, eps=(0.1,), points_per_batch=2)
     full = loss_surface(model, (x, y), cfg)  # uninterrupted reference
 
-    real_write, calls = surface._write_npz, []
+    real_write, calls = surface._save_grid, []
 
-    def crash_after_first(path, arrays):
-        real_write(path, arrays)
+    def crash_after_first(*args):
+        real_write(*args)
         calls.append(1)
         raise KeyboardInterrupt("injected after the first batch")
 
-    monkeypatch.setattr(surface, "_write_npz", crash_after_first)
+    monkeypatch.setattr(surface, "_save_grid", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
         loss_surface(model, (x, y), cfg, out_dir=tmp_path)
-    monkeypatch.setattr(surface, "_write_npz", real_write)
+    monkeypatch.setattr(surface, "_save_grid", real_write)
     with np.load(tmp_path / "surface.npz") as z:
         assert z["done"].sum() == 2 and len(calls) == 1
 
@@ -147,9 +164,10 @@ def test_resume_skips_finished_points(tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed.error, full.error)
     again = loss_surface(model, (x, y), cfg, out_dir=tmp_path)  # all done: nothing to do
     assert again.points_evaluated == 0
+    steps4 = replace(cfg, attack=replace(cfg.attack, steps=4))
     with pytest.raises(UserError):  # another config must not silently reuse the grid
-        loss_surface(model, (x, y), replace(cfg, steps=4), out_dir=tmp_path)
-    fresh = loss_surface(model, (x, y), replace(cfg, steps=4), out_dir=tmp_path, resume=False)
+        loss_surface(model, (x, y), steps4, out_dir=tmp_path)
+    fresh = loss_surface(model, (x, y), steps4, out_dir=tmp_path, resume=False)
     assert fresh.points_evaluated == 6
 
 

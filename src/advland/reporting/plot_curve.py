@@ -22,8 +22,8 @@ def plot_curve(results: Sequence, path: str | Path, labels: Sequence[str] | None
     ax_l, ax_e = axes[0]
     data = {}
     for i, res in enumerate(results):
-        label = labels[i] if labels else f"ε={res.config.eps:.4g}"
-        colour, m, t, robust = f"C{i % 10}", res.metrics, res.t, res.config.eps > 0
+        label = labels[i] if labels else f"ε={res.config.attack.eps:.4g}"
+        colour, m, t, robust = f"C{i % 10}", res.metrics, res.t, res.config.attack.eps > 0
         ax_l.plot(t, m["train_loss"], "-", color=colour, marker="o", ms=3, label=label)
         name = f"{label} (at ε)" if robust else label
         ax_e.plot(t, m["test_error"], "-", color=colour, marker="o", ms=3, label=name)

@@ -41,7 +41,7 @@ def plot_similarity(
     ax_s, ax_e = axes[0]
     colours, data = {}, {}  # one colour per label, shared by eigenvector and random
     for i, res in enumerate(results):
-        label = labels[i] if labels else f"ε={res.config.eps:.4g}"
+        label = labels[i] if labels else f"ε={res.config.attack.eps:.4g}"
         eigen = res.config.direction == "top-eigenvector"
         style, colour = ("--" if eigen else "-"), colours.setdefault(label, f"C{len(colours)}")
         name = f"{label} ({'eigenvector' if eigen else 'random'})"
@@ -54,8 +54,9 @@ def plot_similarity(
         data[name] = {"a": a.tolist(), "similarity_train": sim.tolist(), "std": sd.tolist()}
         for split, marker, face in (("train", "o", colour), ("test", "s", "none")):
             err, esd = _robust(res, split)
-            ax_e.plot(a, err, style, color=colour, marker=marker, mfc=face, ms=4,
-                      label=f"{name} {split}")  # fmt: skip
+            ax_e.plot(
+                a, err, style, color=colour, marker=marker, mfc=face, ms=4, label=f"{name} {split}"
+            )
             ax_e.fill_between(a, err - esd, err + esd, color=colour, alpha=0.1)
             data[name][f"robust_error_{split}"] = err.tolist()
     ax_s.set(xlabel="a", ylabel="cosine similarity of perturbations (train)", ylim=(None, 1.02))

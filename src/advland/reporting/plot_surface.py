@@ -21,10 +21,12 @@ def plot_surface(result, path: str | Path) -> list[Path]:
     loss = np.where(result.done, result.loss, np.nan)
     fig = (_plot_1d if result.config.a2 is None else _plot_2d)(result, loss)
     data = {
-        "a1": result.a1.tolist(), "a2": result.a2.tolist(), "eps": list(result.eps),
+        "a1": result.a1.tolist(),
+        "a2": result.a2.tolist(),
+        "eps": list(result.eps),
         "loss": np.where(result.done, result.loss, None).tolist(),
         "robust_error": np.where(result.done, result.error, None).tolist(),
-    }  # fmt: skip
+    }
     return save_figure(fig, data, Path(path).with_suffix(""))
 
 

@@ -1,60 +1,47 @@
 """Evaluation along a trained Bezier curve (paper C.2.5, Fig. 15): metrics on a t-grid.
 
-Each point B(t) is a fresh model copy; its BatchNorm statistics are re-estimated on the
-kind of inputs the curve was trained on (`reestimate_at`, see `advland.analysis.landscape.curves`),
-then loss and error are measured in eval mode, clean and at the curve's ε.
+Each point B(t) is a fresh model copy. Its BatchNorm statistics are re-estimated on the
+same kind of inputs the curve was trained on (paper: "re-estimate ... based on the
+training set"): clean inputs for ε = 0; for ε > 0 a clean re-estimate first, then PGD in
+eval mode at B(t), then a re-estimate on those adversarial inputs. Loss and error are then
+measured in eval mode, clean and at the curve's ε.
+
+Every point has its own seed, so the result does not depend on which points an earlier,
+interrupted call finished: with an output folder each point's metrics are saved as soon
+as they are known (a stage of `advland.analysis.runner`) and a rerun with the same curve,
+data and settings skips them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
-from advland.analysis.resume import fingerprint
-from advland.fileio import atomic_write_json, read_json, remove_stale_temps
+from advland.analysis.landscape.adversary import adversarial, attack_text
+from advland.analysis.landscape.bezier import BezierCurve
+from advland.analysis.landscape.curve_types import METRICS, CurveConfig, CurveResult, Split
+from advland.analysis.runner import Job, Stage, StageCache, fingerprint, progress
 from advland.runs.checkpoint import save_verified
 
-if TYPE_CHECKING:
-    from advland.analysis.landscape.curves import BezierCurve, CurveConfig
-
-Split = tuple[torch.Tensor, torch.Tensor]
-METRICS = ("loss", "error", "clean_loss", "clean_error")
-
-
-@dataclass(frozen=True)
-class CurveResult:
-    """Metrics along t: "{train,test}_{loss,error,clean_loss,clean_error}" (error in %).
-
-    "loss"/"error" are at the curve's ε (robust; equal to clean when ε = 0).
-    """
-
-    config: CurveConfig
-    t: tuple[float, ...]
-    metrics: dict[str, tuple[float, ...]]
-    history: tuple[dict, ...] = ()
-    provenance: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "config": asdict(self.config),
-            "t": list(self.t),
-            "metrics": {k: list(v) for k, v in self.metrics.items()},
-            "history": list(self.history),
-            "provenance": self.provenance,
-        }
+POINTS = "points"
+STAGES = {
+    POINTS: Stage("curve_points.json", rerun="rerun 'advland analyze curve' (training is reused)")
+}
 
 
 def _chunks(x: torch.Tensor, bs: int, dev) -> Iterable[torch.Tensor]:
     return (x[i : i + bs].to(dev) for i in range(0, x.shape[0], bs))
+
+
+def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: CurveConfig, generator):
+    return adversarial(model, x, y, cfg.attack, loss=cfg.attack_loss, generator=generator)
 
 
 def reestimate_at(
@@ -70,10 +57,10 @@ def reestimate_at(
     n = cfg.bn_examples or x.shape[0]
     xs, ys, bs = x[:n], y[:n], cfg.bn_batch_size
     reestimate_bn(model, _chunks(xs, bs, dev))
-    if cfg.eps == 0:
+    if cfg.attack.eps == 0:
         return xs
     adv = [
-        cfg.attack(model, xb, yb, generator, model_mode="eval")
+        _attack(model, xb, yb, cfg, generator)
         for xb, yb in zip(_chunks(xs, bs, dev), _chunks(ys, bs, dev), strict=True)
     ]
     reestimate_bn(model, adv)
@@ -84,11 +71,10 @@ def _measure(model: nn.Module, data: Split, cfg: CurveConfig, generator, robust:
     """(mean cross-entropy, error %) over a split in eval mode, at PGD examples if robust."""
     dev, (x, y) = next(model.parameters()).device, data
     loss, wrong = 0.0, 0
-    for xb, yb in zip(
-        _chunks(x, cfg.eval_batch_size, dev), _chunks(y, cfg.eval_batch_size, dev), strict=True
-    ):
+    bs = cfg.eval_batch_size
+    for xb, yb in zip(_chunks(x, bs, dev), _chunks(y, bs, dev), strict=True):
         if robust:
-            xb = cfg.attack(model, xb, yb, generator, model_mode="eval")
+            xb = _attack(model, xb, yb, cfg, generator)
         with torch.no_grad():
             z = model(xb)
         loss += F.cross_entropy(z, yb, reduction="sum").item()  # host sync per batch
@@ -104,54 +90,63 @@ def evaluate_curve(
     out_dir: str | Path | None = None,
     indices: dict[str, list[int]] | None = None,
 ) -> CurveResult:
+    """`curve_metrics`, its table printed; with `out_dir` the finished points are kept
+    there for a rerun and the results saved (`save_curve`)."""
+    job = Job("curve", out_dir, STAGES)
+    result = curve_metrics(curve, train, test, cfg, cache=job.cache, indices=indices)
+    job.show(curve_table(result))
+    if out_dir is not None:
+        save_curve(result, curve, out_dir)
+    return result
+
+
+def curve_metrics(
+    curve: BezierCurve,
+    train: Split,
+    test: Split,
+    cfg: CurveConfig,
+    *,
+    cache: StageCache | None = None,
+    indices: dict[str, list[int]] | None = None,
+) -> CurveResult:
     """Training loss and test error (clean and at ε) on a grid of cfg.num_t values of t.
 
     Each point is a fresh model copy with B(t) loaded; its BN statistics (if any) are
     re-estimated with `reestimate_at`. `indices` (optional) records the data subsets used.
-    With `out_dir`, each point's metrics go to curve_points.json as soon as they are known
-    and a rerun with the same curve, data and settings skips the finished points (each
-    point has its own seed, so the result does not depend on where it was interrupted).
+    With a runner `cache`, finished points are saved and reused.
     """
     ts = np.linspace(0.0, 1.0, cfg.num_t).tolist()
-    cache = Path(out_dir) / "curve_points.json" if out_dir is not None else None
     fp = _eval_fingerprint(curve, train, test, cfg) if cache is not None else ""
     done = _finished_points(cache, fp)
-    for k, t in enumerate(tqdm(ts, desc="curve points", leave=False)):
+    for k, t in enumerate(progress(ts, "curve points")):
         if k in done:
             continue
         done[k] = _point_metrics(curve, k, t, train, test, cfg)
         if cache is not None:
-            atomic_write_json(cache, {"fingerprint": fp, "points": done})
-    metrics = {f"{s}_{m}": tuple(done[k][f"{s}_{m}"] for k in range(len(ts)))
-               for s in ("train", "test") for m in METRICS}  # fmt: skip
-    bn = has_batchnorm(curve.template)
+            cache.put(POINTS, fp, {"points": done})
+    metrics = {
+        f"{s}_{m}": tuple(done[k][f"{s}_{m}"] for k in range(len(ts)))
+        for s in ("train", "test")
+        for m in METRICS
+    }
+    provenance = _provenance(curve, train, test, cfg)
+    provenance["indices"] = indices
+    return CurveResult(cfg, tuple(ts), metrics, tuple(curve.history), provenance)
+
+
+def _provenance(curve: BezierCurve, train: Split, test: Split, cfg: CurveConfig) -> dict:
     n_bn = min(cfg.bn_examples or train[0].shape[0], train[0].shape[0])
-    inputs = "clean" if cfg.eps == 0 else "PGD (eval mode, after a clean re-estimate)"
-    result = CurveResult(
-        config=cfg,
-        t=tuple(ts),
-        metrics=metrics,
-        history=tuple(curve.history),
-        provenance={
-            "bn_mode": (
-                f"eval; statistics re-estimated per t on the first {n_bn} training inputs, {inputs}"
-                if bn
-                else "no BatchNorm"
-            ),
-            "train_bn_mode": cfg.train_bn_mode,
-            "attack_bn_mode_training": cfg.attack_bn_mode,
-            "attack": f"PGD-{cfg.steps} {cfg.norm} eps={cfg.eps} step={cfg.alpha} "
-            f"start={cfg.random_start} restarts={cfg.restarts} loss={cfg.attack_loss}",
-            "seeds": "training: Generator(seed); point k: SeedSequence([seed, k])",
-            "n_train": int(train[0].shape[0]),
-            "n_test": int(test[0].shape[0]),
-            "indices": indices,
-        },
-    )
-    print_curve_table(result)
-    if out_dir is not None:
-        save_curve(result, curve, out_dir)
-    return result
+    inputs = "clean" if cfg.attack.eps == 0 else "PGD (eval mode, after a clean re-estimate)"
+    bn = f"eval; statistics re-estimated per t on the first {n_bn} training inputs, {inputs}"
+    return {
+        "bn_mode": bn if has_batchnorm(curve.template) else "no BatchNorm",
+        "train_bn_mode": cfg.train_bn_mode,
+        "attack_bn_mode_training": cfg.attack_bn_mode,
+        "attack": attack_text(cfg.attack, cfg.attack_loss),
+        "seeds": "training: Generator(seed); point k: SeedSequence([seed, k])",
+        "n_train": int(train[0].shape[0]),
+        "n_test": int(test[0].shape[0]),
+    }
 
 
 def _point_metrics(
@@ -167,7 +162,7 @@ def _point_metrics(
     out = {}
     for split, data in (("train", train), ("test", test)):
         clean = _measure(model, data, cfg, gen, robust=False)
-        adv = _measure(model, data, cfg, gen, robust=True) if cfg.eps > 0 else clean
+        adv = _measure(model, data, cfg, gen, robust=True) if cfg.attack.eps > 0 else clean
         for name, value in zip(METRICS, (*adv, *clean), strict=True):
             out[f"{split}_{name}"] = value
     return out
@@ -178,40 +173,39 @@ def _eval_fingerprint(curve: BezierCurve, train: Split, test: Split, cfg: CurveC
     return fingerprint(settings, [*curve.state_dict().values(), *train, *test])
 
 
-def _finished_points(cache: Path | None, fp: str) -> dict[int, dict[str, float]]:
-    """Points of an earlier call with the same fingerprint (none without a cache file)."""
-    if cache is None:
-        return {}
-    remove_stale_temps(cache.parent)  # left by a write a kill interrupted
-    if not cache.is_file():
-        return {}
-    rec = read_json(cache, rerun="rerun 'advland analyze curve' (training is reused)")
-    if rec.get("fingerprint") != fp:
+def _finished_points(cache: StageCache | None, fp: str) -> dict[int, dict[str, float]]:
+    """Points of an earlier call with the same fingerprint (none without a cache)."""
+    rec = cache.get(POINTS, fp) if cache is not None else None
+    if rec is None:
         return {}
     done = {int(k): v for k, v in rec["points"].items()}
-    tqdm.write(f"reusing {len(done)} finished curve points in {cache}")
+    cache.note(POINTS, f"reusing {len(done)} finished curve points in {{path}}")
     return done
 
 
-def print_curve_table(result: CurveResult) -> None:
+def curve_table(result: CurveResult) -> str:
     m = result.metrics
-    print(f"{'t':>6} {'train loss':>11} {'train err%':>11} {'test err%':>10} {'clean test%':>12}")
+    lines = [
+        f"{'t':>6} {'train loss':>11} {'train err%':>11} {'test err%':>10} {'clean test%':>12}"
+    ]
     for k, t in enumerate(result.t):
-        print(
+        lines.append(
             f"{t:6.3f} {m['train_loss'][k]:11.4f} {m['train_error'][k]:11.2f} "
             f"{m['test_error'][k]:10.2f} {m['test_clean_error'][k]:12.2f}"
         )
+    return "\n".join(lines)
+
+
+def print_curve_table(result: CurveResult) -> None:
+    print(curve_table(result))
 
 
 def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> None:
     """curve.json (metrics, provenance), curve.pt (all points; framed by the checkpoint
     integrity header: load it with `advland.runs.checkpoint.load_verified`),
     curve_figure.png/pdf/json."""
-    out_dir = Path(out_dir)
-    atomic_write_json(out_dir / "curve.json", result.to_dict())
-    save_verified(
-        out_dir / "curve.pt", {"state_dict": curve.state_dict(), "config": asdict(result.config)}
-    )
-    from advland.reporting.plot_curve import plot_curve  # matplotlib only if saving
-
-    plot_curve([result], out_dir / "curve_figure")
+    job = Job("curve", out_dir)
+    job.write_json("curve.json", result.to_dict())
+    state = {"state_dict": curve.state_dict(), "config": asdict(result.config)}
+    save_verified(job.path("curve.pt"), state)
+    job.figure("advland.reporting.plot_curve:plot_curve", [result], job.path("curve_figure"))

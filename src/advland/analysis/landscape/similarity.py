@@ -17,83 +17,41 @@ never by subtracting a·v again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from advland.analysis.params import (
-    Vec,
-    clone_params,
-    norm,
-    random_direction,
-    set_params,
-    trainable,
+from advland.analysis.landscape.adversary import adversarial, attack_text
+from advland.analysis.landscape.similarity_types import (
+    DIRECTIONS,
+    SimilarityConfig,
+    SimilarityResult,
 )
-from advland.attacks import Threat, pgd
+from advland.analysis.params import Vec, clone_params, norm, random_direction, set_params, trainable
+from advland.analysis.runner import Job, progress
 from advland.errors import UserError
-from advland.fileio import atomic_write_json
 
-DIRECTIONS = ("top-eigenvector", "random")
+__all__ = [
+    "DIRECTIONS",
+    "SimilarityConfig",
+    "SimilarityResult",
+    "compute_similarity",
+    "perturbation_cosine",
+    "perturbation_similarity",
+    "save_similarity",
+    "similarity_direction",
+    "similarity_table",
+]
+
 Split = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class SimilarityConfig:
-    a: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-    eps: float = 8 / 255
-    norm: str = "linf"
-    steps: int = 10
-    step_size: float | None = None  # None → eps/4 (the paper's CIFAR-10 setting)
-    random_start: str = "step"
-    restarts: int = 1
-    attack_loss: str = "ce"
-    repeats: int = 4  # R: the paper repeats 4× to average over PGD's random start
-    seed: int = 0  # PGD seeds derive from (seed, repeat, a, side, split)
-    same_start: bool = False  # True: θ+av and θ−av share the random start within a repeat
-    direction: str = "top-eigenvector"  # label; "random" draws v when none is given
-    direction_seed: int = 0
-    batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise UserError(f"direction must be one of {DIRECTIONS}, got '{self.direction}'")
-        if not self.a or any(a < 0 for a in self.a):
-            raise UserError(f"a must be a non-empty grid of values >= 0, got {self.a}")
-        for name in ("repeats", "steps", "restarts", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @property
-    def alpha(self) -> float:
-        return self.step_size if self.step_size is not None else self.eps / 4
-
-
-@dataclass(frozen=True)
-class SimilarityResult:
-    """Per-repeat arrays have shape [R, len(a)]; mean/std are over repeats (std: ddof=1)."""
-
-    config: SimilarityConfig
-    a: tuple[float, ...]
-    per_repeat: dict[str, np.ndarray]
-    mean: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-    direction_norm: float  # ‖v‖ before normalisation (1 for a random draw)
-    provenance: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "config": asdict(self.config),
-            "a": list(self.a),
-            "mean": {k: v.tolist() for k, v in self.mean.items()},
-            "std": {k: v.tolist() for k, v in self.std.items()},
-            "per_repeat": {k: v.tolist() for k, v in self.per_repeat.items()},
-            "direction_norm": self.direction_norm,
-            "provenance": self.provenance,
-        }
+SIDES = ("plus", "minus")  # θ + a·v, θ − a·v
+SPLITS = ("train", "test")
+KEYS = (
+    *(f"similarity_{p}" for p in SPLITS),
+    *(f"robust_error_{s}_{p}" for p in SPLITS for s in SIDES),
+)
 
 
 def perturbation_cosine(d_plus: torch.Tensor, d_minus: torch.Tensor) -> torch.Tensor:
@@ -115,21 +73,17 @@ def _seed(cfg: SimilarityConfig, repeat: int, a_index: int, side: int, split: in
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
-def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, seed: int) -> torch.Tensor:
+def _perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, seed: int):
     """PGD over the split in batches (eval-mode BN) → perturbations x′ − x on x's device."""
-    threat, gen = Threat(norm=cfg.norm, eps=cfg.eps), torch.Generator().manual_seed(seed)
-    dev = next(model.parameters()).device
+    gen, dev, bs = (
+        torch.Generator().manual_seed(seed),
+        next(model.parameters()).device,
+        cfg.batch_size,
+    )
     out = []
-    for i in range(0, x.shape[0], cfg.batch_size):
-        xb, yb = x[i : i + cfg.batch_size].to(dev), y[i : i + cfg.batch_size].to(dev)
-        if cfg.eps == 0:
-            out.append(torch.zeros_like(xb))
-            continue
-        x_adv = pgd(
-            model, xb, yb, threat, steps=cfg.steps, step_size=cfg.alpha,
-            random_start=cfg.random_start, restarts=cfg.restarts, loss=cfg.attack_loss,
-            generator=gen, model_mode="eval",
-        )  # fmt: skip
+    for i in range(0, x.shape[0], bs):
+        xb, yb = x[i : i + bs].to(dev), y[i : i + bs].to(dev)
+        x_adv = adversarial(model, xb, yb, cfg.attack, loss=cfg.attack_loss, generator=gen)
         out.append(x_adv - xb)
     return torch.cat(out)
 
@@ -166,7 +120,26 @@ def perturbation_similarity(
     train: Split,
     test: Split,
     cfg: SimilarityConfig,
+    *,
     out_dir: str | Path | None = None,
+    indices: dict[str, list[int]] | None = None,
+) -> SimilarityResult:
+    """`compute_similarity`, its table printed; with `out_dir`, saved (`save_similarity`)."""
+    job = Job("similarity", out_dir)
+    result = compute_similarity(model, direction, train, test, cfg, indices=indices)
+    job.show(similarity_table(result))
+    if out_dir is not None:
+        save_similarity(result, out_dir)
+    return result
+
+
+def compute_similarity(
+    model: nn.Module,
+    direction: Sequence[torch.Tensor] | None,
+    train: Split,
+    test: Split,
+    cfg: SimilarityConfig,
+    *,
     indices: dict[str, list[int]] | None = None,
 ) -> SimilarityResult:
     """Cosine similarity of x′(θ+av)−x and x′(θ−av)−x and robust error at θ±av, R repeats.
@@ -177,68 +150,73 @@ def perturbation_similarity(
     v, v_norm = similarity_direction(model, direction, cfg)
     theta = clone_params(model)
     modes = [(m, m.training) for m in model.modules()]
-    keys = ["similarity_train", "similarity_test"]
-    keys += [f"robust_error_{s}_{p}" for p in ("train", "test") for s in ("plus", "minus")]
-    per = {k: np.zeros((cfg.repeats, len(cfg.a))) for k in keys}
-    splits = {"train": train, "test": test}
+    per = {k: np.zeros((cfg.repeats, len(cfg.a))) for k in KEYS}
     model.eval()
     try:
         work = [(r, j) for r in range(cfg.repeats) for j in range(len(cfg.a))]
-        for r, j in tqdm(work, desc="similarity θ±av", leave=False):
-            for s, (name, (x, y)) in enumerate(splits.items()):
+        for r, j in progress(work, "similarity θ±av"):
+            for s, (name, (x, y)) in enumerate(zip(SPLITS, (train, test), strict=True)):
                 deltas = []
                 for side, sign in enumerate((1.0, -1.0)):
                     set_params(
                         model, [t + (sign * cfg.a[j]) * d for t, d in zip(theta, v, strict=True)]
                     )
-                    delta = _attack(model, x, y, cfg, _seed(cfg, r, j, side, s))
+                    delta = _perturbations(model, x, y, cfg, _seed(cfg, r, j, side, s))
                     err = _robust_error(model, x, y, delta, cfg.batch_size)
-                    per[f"robust_error_{('plus', 'minus')[side]}_{name}"][r, j] = err
+                    per[f"robust_error_{SIDES[side]}_{name}"][r, j] = err
                     deltas.append(delta)
                 per[f"similarity_{name}"][r, j] = perturbation_cosine(*deltas).mean().item()
     finally:
         set_params(model, theta)  # copy back: bit-exact, unlike subtracting a·v
         for m, training in modes:
             m.training = training
+    sizes = {"n_train": int(train[0].shape[0]), "n_test": int(test[0].shape[0])}
+    return _result(cfg, per, v_norm, sizes, indices)
+
+
+def _result(
+    cfg: SimilarityConfig, per: dict, v_norm: float, sizes: dict, indices
+) -> SimilarityResult:
     ddof = 1 if cfg.repeats > 1 else 0
-    result = SimilarityResult(
+    provenance = {
+        "bn_mode": "eval (running statistics unchanged)",
+        "attack": attack_text(cfg.attack, cfg.attack_loss),
+        **sizes,
+        "indices": indices,
+        "seeds": "SeedSequence([seed, repeat, a_index, side (0 if same_start), split])",
+        "std": f"over {cfg.repeats} repeats, ddof={ddof}",
+    }
+    return SimilarityResult(
         config=cfg,
         a=tuple(cfg.a),
         per_repeat=per,
         mean={k: v.mean(0) for k, v in per.items()},
         std={k: v.std(0, ddof=ddof) for k, v in per.items()},
         direction_norm=v_norm,
-        provenance={
-            "bn_mode": "eval (running statistics unchanged)",
-            "attack": f"PGD-{cfg.steps} {cfg.norm} eps={cfg.eps} step={cfg.alpha} "
-            f"start={cfg.random_start} restarts={cfg.restarts} loss={cfg.attack_loss}",
-            "n_train": int(train[0].shape[0]),
-            "n_test": int(test[0].shape[0]),
-            "indices": indices,
-            "seeds": "SeedSequence([seed, repeat, a_index, side (0 if same_start), split])",
-            "std": f"over {cfg.repeats} repeats, ddof={ddof}",
-        },
+        provenance=provenance,
     )
-    print_similarity_table(result)
-    if out_dir is not None:
-        save_similarity(result, out_dir)
-    return result
 
 
-def print_similarity_table(result: SimilarityResult) -> None:
+def similarity_table(result: SimilarityResult) -> str:
     m, s = result.mean, result.std
-    print(f"{'a':>8} {'cos(train)':>16} {'cos(test)':>16} {'rob.err train ±':>18}")
+    lines = [f"{'a':>8} {'cos(train)':>16} {'cos(test)':>16} {'rob.err train ±':>18}"]
     for j, a in enumerate(result.a):
         err = (m["robust_error_plus_train"][j] + m["robust_error_minus_train"][j]) / 2
-        print(
+        lines.append(
             f"{a:8.4f} {m['similarity_train'][j]:8.4f}±{s['similarity_train'][j]:.4f}"
             f" {m['similarity_test'][j]:8.4f}±{s['similarity_test'][j]:.4f} {err:17.2f}%"
         )
+    return "\n".join(lines)
+
+
+def print_similarity_table(result: SimilarityResult) -> None:
+    print(similarity_table(result))
 
 
 def save_similarity(result: SimilarityResult, out_dir: str | Path) -> None:
-    out_dir = Path(out_dir)
-    atomic_write_json(out_dir / "similarity.json", result.to_dict())
-    from advland.reporting.plot_similarity import plot_similarity  # matplotlib only if saving
-
-    plot_similarity([result], out_dir / "similarity_figure")
+    """similarity.json and similarity_figure.png/pdf/json in `out_dir`."""
+    job = Job("similarity", out_dir)
+    job.write_json("similarity.json", result.to_dict())
+    job.figure(
+        "advland.reporting.plot_similarity:plot_similarity", [result], job.path("similarity_figure")
+    )

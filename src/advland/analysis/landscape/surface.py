@@ -24,8 +24,9 @@ k×k block of neighbouring points, at the block centre, and reused for the block
 approximate; default 1 = off).
 
 Resume: after every batch of points the grid, the "done" mask, the directions and the
-config go to `surface.npz` atomically, with a checksum verified on resume; a later call with the same config, model, data and
-directions (checked by a fingerprint) skips the finished points.
+config are saved as a stage of the job runner (`advland.analysis.runner`: `surface.npz`,
+atomic and checksummed); a later call with the same config, model, data and directions
+(checked by a fingerprint) skips the finished points.
 """
 
 from __future__ import annotations
@@ -33,110 +34,50 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from advland.analysis.landscape.grouped import NotGroupable
-from advland.analysis.landscape.surface_eval import PointEvaluator
+from advland.analysis.landscape.surface_eval import DataBatch, PointEvaluator, Points
+from advland.analysis.landscape.surface_types import (
+    DIRECTION_KINDS,
+    MODES,
+    SurfaceConfig,
+    SurfaceResult,
+)
 from advland.analysis.params import Vec, filter_normalized_direction, norm, trainable
-from advland.analysis.resume import fingerprint
+from advland.analysis.runner import Job, Stage, StageCache, fingerprint, progress, say
 from advland.errors import UserError
-from advland.fileio import atomic_write_json, atomic_write_npz, read_npz, remove_stale_temps
 
-DIRECTION_KINDS = ("eigen", "filter-random")
-MODES = ("auto", "grouped", "vmap", "loop")
+__all__ = [
+    "DIRECTION_KINDS",
+    "MODES",
+    "SurfaceConfig",
+    "SurfaceResult",
+    "attack_seed",
+    "compute_surface",
+    "loss_surface",
+    "surface_directions",
+    "surface_table",
+]
+
 FALLBACK = {"grouped": "vmap", "vmap": "loop"}  # what "auto" tries next when a path fails
 # speed settings: they may change between resumed calls (results agree to float rounding)
 _NOT_RESULT_FIELDS = ("points_per_batch", "mode", "channels_last")
-
-
-@dataclass(frozen=True)
-class SurfaceConfig:
-    a1: tuple[float, float] = (-1.0, 1.0)
-    n1: int = 21
-    a2: tuple[float, float] | None = (-1.0, 1.0)  # None → a 1-D curve along v1
-    n2: int = 21
-    directions: str = "filter-random"  # "eigen": pass unit eigenvectors as `directions`
-    ignore_1d: bool = True  # filter-random: zero biases/BN parameters (else keep θ's scale)
-    direction_seed: int = 0
-    eps: tuple[float, ...] = (0.0, 8 / 255)  # several budgets in one call
-    norm: str = "linf"
-    steps: int = 10
-    step_size: float | None = None  # absolute step for every ε; None → step_ratio·ε
-    step_ratio: float = 0.25
-    random_start: str = "step"
-    restarts: int = 1
-    attack_loss: str = "ce"
-    seed: int = 0
-    batch_size: int = 256  # data examples per forward
-    points_per_batch: int = 16  # grid points per batched forward/backward
-    reuse_attack_block: int = 1  # k > 1: one attack per k×k block (approximate)
-    mode: str = "auto"  # "grouped" | "vmap" | "loop" | "auto" (in that order, as they work)
-    # grouped and loop paths: image activations in channels_last, like training (faster on
-    # a CPU: docs/benchmarks.md §4); vmap decides its own layouts
-    channels_last: bool = True
-
-    def __post_init__(self) -> None:
-        if self.directions not in DIRECTION_KINDS:
-            raise UserError(f"directions must be one of {DIRECTION_KINDS}, got {self.directions}")
-        if self.mode not in MODES:
-            raise UserError(f"mode must be one of {MODES}, got '{self.mode}'")
-        if not self.eps or any(e < 0 for e in self.eps):
-            raise UserError(f"eps must be a non-empty list of budgets >= 0, got {self.eps}")
-        for name in ("n1", "n2", "steps", "restarts", "batch_size", "points_per_batch"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.reuse_attack_block < 1:
-            raise UserError(
-                f"reuse_attack_block must be >= 1 (1 = off), got {self.reuse_attack_block}"
-            )
-
-    def alpha(self, eps: float) -> float:
-        return self.step_size if self.step_size is not None else self.step_ratio * eps
-
-    def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        a1 = np.linspace(*self.a1, self.n1)
-        a2 = np.linspace(*self.a2, self.n2) if self.a2 is not None else np.zeros(1)
-        return a1, a2
-
-
-@dataclass(frozen=True)
-class SurfaceResult:
-    """loss/error have shape [len(eps), n1, n2] (n2 = 1 for a 1-D surface)."""
-
-    config: SurfaceConfig
-    a1: np.ndarray
-    a2: np.ndarray
-    eps: tuple[float, ...]
-    loss: np.ndarray  # mean cross-entropy at the PGD examples of each point
-    error: np.ndarray  # robust error (%) at those examples
-    done: np.ndarray
-    directions: list[Vec]
-    direction_norms: list[float]
-    mode_used: str
-    points_evaluated: int  # in this call (resumed points excluded)
-    seconds: float
-    provenance: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "config": asdict(self.config),
-            "a1": self.a1.tolist(),
-            "a2": self.a2.tolist(),
-            "eps": list(self.eps),
-            "loss": self.loss.tolist(),
-            "robust_error": self.error.tolist(),
-            "direction_norms": self.direction_norms,
-            "mode_used": self.mode_used,
-            "points_evaluated": self.points_evaluated,
-            "seconds": self.seconds,
-            "provenance": self.provenance,
-        }
+GRID = "grid"
+STAGES = {
+    GRID: Stage(
+        "surface.npz",
+        rerun="rerun the surface scan (finished points are lost)",
+        mismatch="{path} holds a surface of another config/model/data/directions; "
+        "pass resume=False to overwrite it or choose another out_dir",
+    )
+}
+Unit = tuple[int, int, int]  # (budget index, i, j)
 
 
 def attack_seed(cfg: SurfaceConfig, eps_index: int, batch_index: int) -> int:
@@ -193,17 +134,72 @@ def _units(cfg: SurfaceConfig, done: np.ndarray) -> list[tuple[int, int, int]]:
     return out
 
 
+def _batches(cfg: SurfaceConfig, done: np.ndarray) -> list[list[Unit]]:
+    """The unfinished points in batches of cfg.points_per_batch; a batch never mixes
+    budgets (split at ε boundaries)."""
+    units, size = _units(cfg, done), cfg.points_per_batch
+    batches = [units[i : i + size] for i in range(0, len(units), size)]
+    return [[u for u in b if u[0] == e] for b in batches for e in sorted({u[0] for u in b})]
+
+
 def _fingerprint(cfg: SurfaceConfig, model: nn.Module, data, dirs: list[Vec]) -> str:
     conf = {k: v for k, v in asdict(cfg).items() if k not in _NOT_RESULT_FIELDS}
+    conf["eps"] = list(cfg.budgets())
     return fingerprint(conf, [*model.state_dict().values(), *data, *(t for d in dirs for t in d)])
 
 
-def _write_npz(path: Path, arrays: dict) -> None:
-    atomic_write_npz(path, arrays)  # checksummed; a test swaps this to simulate a crash
+def _save_grid(cache: StageCache, fp: str, arrays: dict) -> None:
+    cache.put(GRID, fp, arrays)  # a test swaps this to simulate a crash
 
 
 def _flat(d: Vec) -> np.ndarray:
     return torch.cat([t.reshape(-1) for t in d]).detach().float().cpu().numpy()
+
+
+class _Scan:
+    """One call's scan: θ, the directions, the grid, the evaluator and the path in use
+    ("auto" falls back grouped → vmap → loop when a path cannot run the model)."""
+
+    def __init__(self, model: nn.Module, data, cfg: SurfaceConfig, dirs: list[Vec]) -> None:
+        self.cfg, self.data, self.dirs = cfg, data, dirs
+        self.dev = next(model.parameters()).device
+        self.theta = [p.detach() for p in trainable(model)]
+        self.a1, self.a2 = cfg.grid()
+        self.budgets = cfg.budgets()
+        self.shape = (len(self.budgets), len(self.a1), len(self.a2))
+        self.ev = PointEvaluator(model, cfg)
+        self.mode = "grouped" if cfg.mode == "auto" else cfg.mode
+
+    def evaluate(self, batch: list[Unit]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and error % at the points of `batch` (one budget) over all the data."""
+        cfg, (x_all, y_all), e, bs = self.cfg, self.data, batch[0][0], self.cfg.batch_size
+        coords = [(self.a1[i], self.a2[j]) for _, i, j in batch]
+        anchors, idx = _anchors(cfg, self.a1, self.a2, batch)
+        points = Points(
+            self.theta,
+            self.dirs,
+            torch.tensor(coords, dtype=torch.float64),
+            anchors,
+            idx.to(self.dev),
+        )
+        attack = cfg.attack_at(self.budgets[e])
+        ls, er = torch.zeros(len(batch), dtype=torch.float64, device=self.dev), 0
+        for b in range(0, x_all.shape[0], bs):
+            xb, yb = x_all[b : b + bs].to(self.dev), y_all[b : b + bs].to(self.dev)
+            out = self._run(points, DataBatch(xb, yb, attack, attack_seed(cfg, e, b // bs)))
+            ls, er = ls + out[0], er + out[1]
+        n, ls, er = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
+        return ls / n, 100.0 * er / n
+
+    def _run(self, points: Points, batch: DataBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        while True:
+            try:
+                return self.ev.run(self.mode, points, batch)
+            except (RuntimeError, NotImplementedError, NotGroupable) as err:
+                if self.cfg.mode != "auto" or self.mode not in FALLBACK:
+                    raise
+                failed, self.mode = self.mode, FALLBACK[self.mode]
+                say(f"{failed} path failed ({type(err).__name__}: {err}); using {self.mode}")
 
 
 def loss_surface(
@@ -211,14 +207,38 @@ def loss_surface(
     data: tuple[torch.Tensor, torch.Tensor],
     cfg: SurfaceConfig,
     directions: Sequence[Sequence[torch.Tensor]] | None = None,
+    *,
     out_dir: str | Path | None = None,
     resume: bool = True,
     indices: Sequence[int] | None = None,
 ) -> SurfaceResult:
-    """L_ε(θ + a1·v1 + a2·v2) on the grid of `cfg` for every ε in cfg.eps, PGD at each point.
+    """`compute_surface`, its table printed; with `out_dir` the partial grid is kept there
+    for a rerun (`resume`) and surface.json and surface_figure.png/pdf/json are written."""
+    job = Job("surface", out_dir, STAGES, resume=resume)
+    result = compute_surface(model, data, cfg, directions, cache=job.cache, indices=indices)
+    job.show(surface_table(result))
+    if out_dir is not None:
+        job.write_json("surface.json", result.to_dict())
+        job.figure(
+            "advland.reporting.plot_surface:plot_surface", result, job.path("surface_figure")
+        )
+    return result
 
-    `model` is not modified (the vmap path is functional; the loop path uses a copy); its
-    train/eval flags are restored. `indices` (optional) records the data subset used.
+
+def compute_surface(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    cfg: SurfaceConfig,
+    directions: Sequence[Sequence[torch.Tensor]] | None = None,
+    *,
+    cache: StageCache | None = None,
+    indices: Sequence[int] | None = None,
+) -> SurfaceResult:
+    """L_ε(θ + a1·v1 + a2·v2) on the grid of `cfg` for every budget, PGD at each point.
+
+    `model` is not modified (the batched paths are functional; the loop path uses a copy);
+    its train/eval flags are restored. With a runner `cache` the grid is saved after every
+    batch of points and finished points are reused. `indices` records the data subset.
     """
     x_all, y_all = data
     if x_all.shape[0] == 0 or x_all.shape[0] != y_all.shape[0]:
@@ -226,112 +246,90 @@ def loss_surface(
     dev = next(model.parameters()).device
     dirs, dir_norms = surface_directions(model, cfg, directions)
     dirs = [[t.to(dev) for t in d] for d in dirs]
-    a1, a2 = cfg.grid()
-    shape = (len(cfg.eps), len(a1), len(a2))
-    loss, error, done = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
-    fp = _fingerprint(cfg, model, data, dirs)
-    path = Path(out_dir) / "surface.npz" if out_dir is not None else None
-    if resume and path is not None and path.exists():
-        remove_stale_temps(path.parent)  # left by a write a kill interrupted
-        loss, error, done = _load_partial(path, fp, shape)
-    arrays = {
-        "a1": a1, "a2": a2, "eps": np.asarray(cfg.eps), "fingerprint": np.asarray(fp),
-        "config": np.asarray(json.dumps(asdict(cfg))),
-        **{f"v{i + 1}": _flat(d) for i, d in enumerate(dirs)},
-    }  # fmt: skip
-    theta = [p.detach() for p in trainable(model)]
-    ev, mode = PointEvaluator(model, cfg), ("grouped" if cfg.mode == "auto" else cfg.mode)
-    units = _units(cfg, done)
-    batches = [
-        units[i : i + cfg.points_per_batch] for i in range(0, len(units), cfg.points_per_batch)
-    ]
-    # a batch never mixes budgets: split at ε boundaries
-    batches = [[u for u in b if u[0] == e] for b in batches for e in sorted({u[0] for u in b})]
+    scan, fp = _Scan(model, data, cfg, dirs), _fingerprint(cfg, model, data, dirs)
+    loss, error, done = _grid_state(scan, cache, fp)
+    arrays = _grid_arrays(scan, fp)
+    batches = _batches(cfg, done)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     start = time.perf_counter()
     try:
-        for batch in tqdm(batches, desc="loss surface", unit="batch", leave=False):
-            e = batch[0][0]
-            coords = torch.tensor([(a1[i], a2[j]) for _, i, j in batch], dtype=torch.float64)
-            anchors, idx = _anchors(cfg, a1, a2, batch)
-            args = (theta, dirs, coords, anchors, idx.to(dev))
-            ls, er = torch.zeros(len(batch), dtype=torch.float64, device=dev), 0
-            for b in range(0, x_all.shape[0], cfg.batch_size):
-                xb = x_all[b : b + cfg.batch_size].to(dev)
-                yb = y_all[b : b + cfg.batch_size].to(dev)
-                seed = attack_seed(cfg, e, b // cfg.batch_size)
-                while True:
-                    try:
-                        out = ev.run(mode, *args, xb, yb, cfg.eps[e], seed)
-                        break
-                    except (RuntimeError, NotImplementedError, NotGroupable) as err:
-                        if cfg.mode != "auto" or mode not in FALLBACK:
-                            raise
-                        tqdm.write(f"{mode} path failed ({type(err).__name__}: {err}); "
-                                   f"using {FALLBACK[mode]}")  # fmt: skip
-                        mode = FALLBACK[mode]
-                ls, er = ls + out[0], er + out[1]
-            n, ls, er = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
-            for k, (_, i, j) in enumerate(batch):
-                loss[e, i, j], error[e, i, j] = ls[k] / n, 100.0 * er[k] / n
-                done[e, i, j] = True
-            if path is not None:
-                _write_npz(path, {**arrays, "loss": loss, "error": error, "done": done})
+        for batch in progress(batches, "loss surface", unit="batch"):
+            ls, er = scan.evaluate(batch)
+            for k, (e, i, j) in enumerate(batch):
+                loss[e, i, j], error[e, i, j], done[e, i, j] = ls[k], er[k], True
+            if cache is not None:
+                _save_grid(cache, fp, {**arrays, "loss": loss, "error": error, "done": done})
     finally:
         for m, training in modes:
             m.training = training
-    seconds = time.perf_counter() - start
-    result = SurfaceResult(
-        config=cfg, a1=a1, a2=a2, eps=tuple(cfg.eps), loss=loss, error=error, done=done,
-        directions=dirs, direction_norms=dir_norms, mode_used=mode, points_evaluated=len(units),
-        seconds=seconds,
-        provenance={
-            "bn_mode": "eval (running statistics unchanged)",
-            "attack": _attack_text(cfg),
-            "random_start_seeds": "SeedSequence([seed, eps_index, data_batch]) shared by points",
-            "n_examples": int(x_all.shape[0]),
-            "indices": list(indices) if indices is not None else None,
-            "fingerprint": fp,
-            "device": str(dev),
-        },
-    )  # fmt: skip
-    print_surface_table(result)
-    if out_dir is not None:
-        atomic_write_json(Path(out_dir) / "surface.json", result.to_dict())
-        from advland.reporting.plot_surface import plot_surface  # matplotlib only if saving
-
-        plot_surface(result, Path(out_dir) / "surface_figure")
-    return result
+    return SurfaceResult(
+        config=cfg,
+        a1=scan.a1,
+        a2=scan.a2,
+        eps=scan.budgets,
+        loss=loss,
+        error=error,
+        done=done,
+        directions=dirs,
+        direction_norms=dir_norms,
+        mode_used=scan.mode,
+        points_evaluated=sum(len(b) for b in batches),
+        seconds=time.perf_counter() - start,
+        provenance=_provenance(cfg, x_all.shape[0], indices, fp, dev),
+    )
 
 
-def _load_partial(path: Path, fp: str, shape: tuple) -> tuple[np.ndarray, ...]:
-    z = read_npz(path, rerun="rerun the surface scan (finished points are lost)")
-    if str(z.get("fingerprint")) != fp or z["loss"].shape != shape:
-        raise UserError(
-            f"{path} holds a surface of another config/model/data/directions; "
-            "pass resume=False to overwrite it or choose another out_dir"
-        )
-    return z["loss"], z["error"], z["done"]
+def _grid_state(scan: _Scan, cache: StageCache | None, fp: str) -> tuple[np.ndarray, ...]:
+    """(loss, error, done) saved by an earlier call with the same fingerprint, else zeros."""
+    saved = cache.get(GRID, fp) if cache is not None else None
+    if saved is not None:
+        return saved["loss"], saved["error"], saved["done"]
+    return np.zeros(scan.shape), np.zeros(scan.shape), np.zeros(scan.shape, dtype=bool)
 
 
-def print_surface_table(result: SurfaceResult) -> None:
+def _grid_arrays(scan: _Scan, fp: str) -> dict[str, np.ndarray]:
+    """What is saved with the grid: its axes, budgets, fingerprint, config, directions."""
+    return {
+        "a1": scan.a1,
+        "a2": scan.a2,
+        "eps": np.asarray(scan.budgets),
+        "fingerprint": np.asarray(fp),
+        "config": np.asarray(json.dumps(asdict(scan.cfg))),
+        **{f"v{i + 1}": _flat(d) for i, d in enumerate(scan.dirs)},
+    }
+
+
+def _provenance(cfg: SurfaceConfig, n: int, indices, fp: str, dev) -> dict:
+    a = cfg.attack
+    step = f"{a.step_size}" if a.step_size is not None else f"{a.step_ratio}·ε"
+    return {
+        "bn_mode": "eval (running statistics unchanged)",
+        "attack": f"PGD-{a.steps} {a.norm} step={step} start={a.random_start} "
+        f"restarts={a.restarts} loss={cfg.attack_loss} (eval-mode BN)",
+        "random_start_seeds": "SeedSequence([seed, eps_index, data_batch]) shared by points",
+        "n_examples": int(n),
+        "indices": list(indices) if indices is not None else None,
+        "fingerprint": fp,
+        "device": str(dev),
+    }
+
+
+def surface_table(result: SurfaceResult) -> str:
+    """Per budget: the loss at θ (the grid centre), its range and the error at θ."""
     i0 = int(np.abs(result.a1).argmin())
     j0 = int(np.abs(result.a2).argmin())
-    print(f"{'eps':>8} {'centre loss':>12} {'min':>9} {'max':>9} {'centre err%':>12}")
+    lines = [f"{'eps':>8} {'centre loss':>12} {'min':>9} {'max':>9} {'centre err%':>12}"]
     for e, eps in enumerate(result.eps):
         grid = np.where(result.done[e], result.loss[e], np.nan)
-        print(
+        lines.append(
             f"{eps:8.4f} {result.loss[e, i0, j0]:12.4f} {np.nanmin(grid):9.4f} "
             f"{np.nanmax(grid):9.4f} {result.error[e, i0, j0]:12.2f}"
         )
     n, sec = result.points_evaluated, result.seconds
-    print(f"{n} points in {sec:.1f}s ({n / max(sec, 1e-9):.2f}/s, {result.mode_used})")
+    lines.append(f"{n} points in {sec:.1f}s ({n / max(sec, 1e-9):.2f}/s, {result.mode_used})")
+    return "\n".join(lines)
 
 
-def _attack_text(cfg: SurfaceConfig) -> str:
-    step = f"{cfg.step_size}" if cfg.step_size is not None else f"{cfg.step_ratio}·ε"
-    return (
-        f"PGD-{cfg.steps} {cfg.norm} step={step} start={cfg.random_start} "
-        f"restarts={cfg.restarts} loss={cfg.attack_loss} (eval-mode BN)"
-    )
+def print_surface_table(result: SurfaceResult) -> None:
+    print(surface_table(result))
