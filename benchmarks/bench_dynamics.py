@@ -21,6 +21,7 @@ from advland.runs.model import build_run_model
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, eps_schedule, lr_schedule
+from advland.training.state import Trainer
 from benchmarks.common import emit, machine, table
 
 
@@ -35,7 +36,8 @@ def epoch_seconds(cfg, splits, mode: str) -> float:
     theta0 = [p.detach().clone() for p in model.parameters()]
     rec = DynamicsRecorder(model, theta0, mode, 0, nb)
     start = time.perf_counter()
-    train_one_epoch(cfg, model, opt, loader, 0, nb, eps_schedule(cfg), lr_schedule(cfg), gens, rec)
+    trainer = Trainer(cfg, model, opt, loader, nb, eps_schedule(cfg), lr_schedule(cfg), gens, rec)
+    train_one_epoch(trainer, 0)
     rec.flush(1)
     return time.perf_counter() - start
 

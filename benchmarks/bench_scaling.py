@@ -37,17 +37,31 @@ from advland.runs.model import build_run_model
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, eps_schedule, lr_schedule
+from advland.training.state import Trainer
 from benchmarks.common import emit, machine, table
 from benchmarks.gpu_epoch import RECIPE as CIFAR_RECIPE
 from benchmarks.gpu_epoch import loader_epoch, synthetic_cifar
 
 SETTINGS = {
-    "quick": dict(sizes=(1000, 2000, 4000), size_width=1, widths=(1, 2, 4, 8, 16),
-                  width_images=512, leak_epochs=5, leak_images=1000, cifar_images=512),
-    "full": dict(sizes=(1000, 2000, 4000, 8000, 16000, 30000, 60000), size_width=4,
-                 widths=(1, 2, 4, 8, 16), width_images=2000, leak_epochs=8, leak_images=4000,
-                 cifar_images=2048),
-}  # fmt: skip
+    "quick": dict(
+        sizes=(1000, 2000, 4000),
+        size_width=1,
+        widths=(1, 2, 4, 8, 16),
+        width_images=512,
+        leak_epochs=5,
+        leak_images=1000,
+        cifar_images=512,
+    ),
+    "full": dict(
+        sizes=(1000, 2000, 4000, 8000, 16000, 30000, 60000),
+        size_width=4,
+        widths=(1, 2, 4, 8, 16),
+        width_images=2000,
+        leak_epochs=8,
+        leak_images=4000,
+        cifar_images=2048,
+    ),
+}
 
 
 def rss_mb() -> float:
@@ -64,36 +78,46 @@ def peak_rss_mb() -> float:
 def images(base: Split, n: int) -> Split:
     """The first n digits of `base`, repeated as often as needed."""
     reps = -(-n // len(base))
-    return Split(base.x.repeat(reps, 1, 1, 1)[:n], base.y.repeat(reps)[:n],
-                 torch.arange(n))  # fmt: skip
+    return Split(base.x.repeat(reps, 1, 1, 1)[:n], base.y.repeat(reps)[:n], torch.arange(n))
 
 
-class Trainer:
+class Bench:
     """One model + optimizer + loader on a training set; `epoch()` runs the real loop."""
 
     def __init__(self, cfg, splits, train: Split) -> None:
         torch.manual_seed(0)
-        self.cfg, self.gens = cfg, Generators.seeded(0)
+        gens = Generators.seeded(0)
         self.model = build_run_model(cfg, splits, torch.device("cpu"))
-        self.opt = build_optimizer(self.model, cfg)
-        self.loader = DeviceLoader(train, cfg.train.batch_size, device=torch.device("cpu"),
-                                   shuffle=True, generator=self.gens.data,
-                                   augment=splits.augment)  # fmt: skip
-        self.nb = len(self.loader)
-        self.recorder = DynamicsRecorder(self.model, [], "off", 0, self.nb)
-        self.eps_at, self.lr_at = eps_schedule(cfg), lr_schedule(cfg)
+        loader = DeviceLoader(
+            train,
+            cfg.train.batch_size,
+            device=torch.device("cpu"),
+            shuffle=True,
+            generator=gens.data,
+            augment=splits.augment,
+        )
+        self.trainer = Trainer(
+            cfg=cfg,
+            net=self.model,
+            opt=build_optimizer(self.model, cfg),
+            loader=loader,
+            batches=len(loader),
+            eps_at=eps_schedule(cfg),
+            lr_at=lr_schedule(cfg),
+            gens=gens,
+            recorder=DynamicsRecorder(self.model, [], "off", 0, len(loader)),
+        )
         self.epochs = 0
 
     def epoch(self) -> float:
         start = time.perf_counter()
-        train_one_epoch(self.cfg, self.model, self.opt, self.loader, self.epochs, self.nb,
-                        self.eps_at, self.lr_at, self.gens, self.recorder)  # fmt: skip
+        train_one_epoch(self.trainer, self.epochs)
         self.epochs += 1
         return time.perf_counter() - start
 
     def loader_seconds(self) -> float:
         """One epoch of the loader alone (its own generator: training's state is untouched)."""
-        return loader_epoch(self.loader, torch.device("cpu"))
+        return loader_epoch(self.trainer.loader, torch.device("cpu"))
 
 
 def cifar_share(n: int) -> dict:
@@ -101,13 +125,20 @@ def cifar_share(n: int) -> dict:
     ResNet18 w=1 on n synthetic CIFAR-shaped images, the faster of two epochs."""
     cfg = build_config(CIFAR_RECIPE, ["model.width=1", "data.val_size=0", "train.val_every=0"])
     train = synthetic_cifar(n)
-    splits = Splits("synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic",
-                    "crop-flip")  # fmt: skip
-    t = Trainer(cfg, splits, train)
+    splits = Splits(
+        "synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic", "crop-flip"
+    )
+    t = Bench(cfg, splits, train)
     epoch_s = min(t.epoch(), t.epoch())
     loader_s = t.loader_seconds()
-    return {"images": n, "model": "resnet18 w=1", "augment": "crop-flip", "epoch_s": epoch_s,
-            "loader_s": loader_s, "loader_share": loader_s / epoch_s}  # fmt: skip
+    return {
+        "images": n,
+        "model": "resnet18 w=1",
+        "augment": "crop-flip",
+        "epoch_s": epoch_s,
+        "loader_s": loader_s,
+        "loader_share": loader_s / epoch_s,
+    }
 
 
 def run(quick: bool = False) -> dict:
@@ -117,44 +148,65 @@ def run(quick: bool = False) -> dict:
     sizes = []
     for n in s["sizes"]:
         cfg = replace(base_cfg, model=replace(base_cfg.model, width=s["size_width"]))
-        t = Trainer(cfg, splits, images(splits.train, n))
+        t = Bench(cfg, splits, images(splits.train, n))
         # the faster of two epochs: a trainer's first epoch also pays one-off warm-up
         # (kernel selection, allocator growth), which would inflate the smallest set most
         epoch_s = min(t.epoch(), t.epoch())
         loader_s = t.loader_seconds()
-        sizes.append({"images": n, "source": "mnist-5k" if n <= len(splits.train) else
-                      "mnist-5k digits repeated", "epoch_s": epoch_s,
-                      "s_per_1k": 1000 * epoch_s / n, "loader_s": loader_s,
-                      "loader_share": loader_s / epoch_s, "rss_mb": rss_mb(),
-                      "peak_rss_mb": peak_rss_mb()})  # fmt: skip
+        sizes.append(
+            {
+                "images": n,
+                "source": "mnist-5k" if n <= len(splits.train) else "mnist-5k digits repeated",
+                "epoch_s": epoch_s,
+                "s_per_1k": 1000 * epoch_s / n,
+                "loader_s": loader_s,
+                "loader_share": loader_s / epoch_s,
+                "rss_mb": rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
     widths = []
     for w in s["widths"]:
         cfg = replace(base_cfg, model=replace(base_cfg.model, width=w))
-        t = Trainer(cfg, splits, images(splits.train, s["width_images"]))
+        t = Bench(cfg, splits, images(splits.train, s["width_images"]))
         before = rss_mb()
         epoch_s = t.epoch()
-        widths.append({"width": w, "params": sum(p.numel() for p in t.model.parameters()),
-                       "images": s["width_images"], "epoch_s": epoch_s,
-                       "rss_mb": rss_mb(), "rss_growth_mb": rss_mb() - before,
-                       "peak_rss_mb": peak_rss_mb()})  # fmt: skip
+        widths.append(
+            {
+                "width": w,
+                "params": sum(p.numel() for p in t.model.parameters()),
+                "images": s["width_images"],
+                "epoch_s": epoch_s,
+                "rss_mb": rss_mb(),
+                "rss_growth_mb": rss_mb() - before,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
         del t
     cifar = cifar_share(s["cifar_images"])
     cfg = replace(base_cfg, model=replace(base_cfg.model, width=s["size_width"]))
-    t = Trainer(cfg, splits, images(splits.train, s["leak_images"]))
-    leak = [{"epoch": i + 1, "epoch_s": t.epoch(), "rss_mb": rss_mb()}
-            for i in range(s["leak_epochs"])]  # fmt: skip
+    t = Bench(cfg, splits, images(splits.train, s["leak_images"]))
+    leak = [
+        {"epoch": i + 1, "epoch_s": t.epoch(), "rss_mb": rss_mb()} for i in range(s["leak_epochs"])
+    ]
     after_first = [r["rss_mb"] for r in leak[1:]]
     per_1k = [r["s_per_1k"] for r in sizes]
     return {
-        "benchmark": "scaling", "quick": quick, "settings": s, "machine": machine(),
+        "benchmark": "scaling",
+        "quick": quick,
+        "settings": s,
+        "machine": machine(),
         "recipe": "configs/quickstart.yaml (PGD-10, eps 0.3, batch 128, Adam), CPU",
-        "sizes": sizes, "widths": widths, "leak": leak, "cifar_crop_flip": cifar,
+        "sizes": sizes,
+        "widths": widths,
+        "leak": leak,
+        "cifar_crop_flip": cifar,
         "summary": {
             "s_per_1k_max_over_min": max(per_1k) / min(per_1k),
             "loader_share_max": max(r["loader_share"] for r in [*sizes, cifar]),
             "rss_growth_after_first_epoch_mb": max(after_first) - min(after_first),
         },
-    }  # fmt: skip
+    }
 
 
 def report(result: dict) -> str:
@@ -162,18 +214,31 @@ def report(result: dict) -> str:
     threads = result["machine"]["threads"]
     out = [f"{result['recipe']}, {threads} thread(s); sizes: faster of 2 epochs; widths: 1 epoch"]
     out.append(f"\ndataset size (LeNet w={s['size_width']}):")
-    rows = [[r["images"], r["epoch_s"], r["s_per_1k"], 100 * r["loader_share"], r["rss_mb"],
-             r["source"]] for r in result["sizes"]]  # fmt: skip
+    rows = [
+        [
+            r["images"],
+            r["epoch_s"],
+            r["s_per_1k"],
+            100 * r["loader_share"],
+            r["rss_mb"],
+            r["source"],
+        ]
+        for r in result["sizes"]
+    ]
     heads = ["images", "epoch s", "s per 1k", "loader %", "RSS MB", "data"]
     out.append(table(heads, rows, ".3g"))
     out.append(f"\nwidth ({s['width_images']} images):")
-    rows = [[r["width"], r["params"], r["epoch_s"], r["rss_growth_mb"], r["peak_rss_mb"]]
-            for r in result["widths"]]  # fmt: skip
+    rows = [
+        [r["width"], r["params"], r["epoch_s"], r["rss_growth_mb"], r["peak_rss_mb"]]
+        for r in result["widths"]
+    ]
     out.append(table(["width", "params", "epoch s", "RSS growth MB", "peak RSS MB"], rows, ".3g"))
     c = result["cifar_crop_flip"]
-    out.append(f"\nCIFAR recipe, crop+flip on the device ({c['images']} synthetic images, "
-               f"{c['model']}): epoch {c['epoch_s']:.2f} s, loader alone {c['loader_s']:.4f} s "
-               f"= {100 * c['loader_share']:.2f}%")  # fmt: skip
+    out.append(
+        f"\nCIFAR recipe, crop+flip on the device ({c['images']} synthetic images, "
+        f"{c['model']}): epoch {c['epoch_s']:.2f} s, loader alone {c['loader_s']:.4f} s "
+        f"= {100 * c['loader_share']:.2f}%"
+    )
     out.append(f"\nrepeated epochs ({s['leak_images']} images, LeNet w={s['size_width']}):")
     rows = [[r["epoch"], r["epoch_s"], r["rss_mb"]] for r in result["leak"]]
     out.append(table(["epoch", "epoch s", "RSS MB"], rows, ".4g"))

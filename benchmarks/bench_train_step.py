@@ -41,21 +41,36 @@ MNIST = dict(shape=(1, 28, 28), eps=0.3, step=0.075, optim="adam")
 CIFAR = dict(shape=(3, 32, 32), eps=8 / 255, step=2 / 255, optim="sgd")
 # (model, width, data, batch); --quick: smaller LeNet-16/CIFAR batches and CIFAR widths 4
 CASES = {
-    "full": [("lenet", 4, MNIST, 128), ("lenet", 16, MNIST, 128),
-             ("resnet18", 8, CIFAR, 32), ("vgg", 8, CIFAR, 32)],
-    "quick": [("lenet", 4, MNIST, 128), ("lenet", 16, MNIST, 32),
-              ("resnet18", 4, CIFAR, 16), ("vgg", 4, CIFAR, 16)],
-}  # fmt: skip
+    "full": [
+        ("lenet", 4, MNIST, 128),
+        ("lenet", 16, MNIST, 128),
+        ("resnet18", 8, CIFAR, 32),
+        ("vgg", 8, CIFAR, 32),
+    ],
+    "quick": [
+        ("lenet", 4, MNIST, 128),
+        ("lenet", 16, MNIST, 32),
+        ("resnet18", 4, CIFAR, 16),
+        ("vgg", 4, CIFAR, 16),
+    ],
+}
 SMOKE = [("lenet", 1, MNIST, 16)]  # the test suite's configuration (seconds)
 
 
 def _config(name: str, width: int, data: dict, batch: int):
-    return build_config(None, [
-        f"model.name={name}", f"model.width={width}", f"optim.name={data['optim']}",
-        f"optim.lr={1e-3 if data['optim'] == 'adam' else 0.01}",
-        f"attack.eps={data['eps']}", f"attack.step_size={data['step']}", f"attack.steps={K}",
-        f"train.batch_size={batch}",
-    ])  # fmt: skip
+    return build_config(
+        None,
+        [
+            f"model.name={name}",
+            f"model.width={width}",
+            f"optim.name={data['optim']}",
+            f"optim.lr={1e-3 if data['optim'] == 'adam' else 0.01}",
+            f"attack.eps={data['eps']}",
+            f"attack.step_size={data['step']}",
+            f"attack.steps={K}",
+            f"train.batch_size={batch}",
+        ],
+    )
 
 
 def _setup(cfg, data: dict, batch: int, channels_last: bool):
@@ -135,7 +150,7 @@ def measure(case: tuple, repeats: int) -> dict:
         "clean step (a)": lambda: clean_step(m["floor"], opts["floor"], x, y),
         f"attack floor k*(b), k={K}": lambda: attack_floor(m["floor"], x, y, K),
         "advland PGD step (c)": lambda: train_step(
-            cfg, m["advland"], opts["advland"], x, y, eps, gens, perf=perf
+            cfg, m["advland"], opts["advland"], x, y, eps, gens=gens, perf=perf
         ),
         "reference-style step": lambda: reference_style_step(
             m["reference"], opts["reference"], x_plain, y, eps, alpha, K
@@ -143,7 +158,7 @@ def measure(case: tuple, repeats: int) -> dict:
         "NCHW clean step": lambda: clean_step(m["nchw-floor"], opts["nchw-floor"], x_plain, y),
         "NCHW attack floor": lambda: attack_floor(m["nchw-floor"], x_plain, y, K),
         "advland NCHW step": lambda: train_step(
-            cfg, m["nchw"], opts["nchw"], x_plain, y, eps, gens_nchw, perf=Perf()
+            cfg, m["nchw"], opts["nchw"], x_plain, y, eps, gens=gens_nchw, perf=Perf()
         ),
     }
     ta, note = _torchattacks()
@@ -168,13 +183,19 @@ def measure(case: tuple, repeats: int) -> dict:
         ratios["NCHW: torchattacks / advland NCHW"] = paired(t, ["torchattacks step"], nchw)
     params = sum(p.numel() for p in model.parameters())
     return {
-        "model": f"{name} w={width}", "params": params, "input": list(data["shape"]),
-        "batch": batch, "k": K, "repeats": repeats, "torchattacks": note, "clock": clock,
+        "model": f"{name} w={width}",
+        "params": params,
+        "input": list(data["shape"]),
+        "batch": batch,
+        "k": K,
+        "repeats": repeats,
+        "torchattacks": note,
+        "clock": clock,
         "layout": "NHWC" if perf.channels_last else "NCHW",
         "seconds": {n: stats(t) | {"all": t} for n, t in times["wall"].items()},
         "cpu_seconds": {n: stats(t) | {"all": t} for n, t in times["cpu"].items()},
         "ratios": ratios,
-    }  # fmt: skip
+    }
 
 
 TARGETS = {
@@ -194,10 +215,20 @@ def run(quick: bool = False, repeats: int | None = None, smoke: bool = False) ->
 def report(result: dict) -> str:
     out = []
     for c in result["cases"]:
-        out.append(f"\n{c['model']} ({c['params']:,} params), input {c['input']}, batch "
-                   f"{c['batch']}, PGD-{c['k']}, {c['repeats']} repeats; {c['torchattacks']}")  # fmt: skip
-        rows = [[n, s["median"] * 1e3, s["min"] * 1e3, s["max"] * 1e3, c["cpu_seconds"][n]["median"] * 1e3]
-                for n, s in c["seconds"].items()]  # fmt: skip
+        out.append(
+            f"\n{c['model']} ({c['params']:,} params), input {c['input']}, batch "
+            f"{c['batch']}, PGD-{c['k']}, {c['repeats']} repeats; {c['torchattacks']}"
+        )
+        rows = [
+            [
+                n,
+                s["median"] * 1e3,
+                s["min"] * 1e3,
+                s["max"] * 1e3,
+                c["cpu_seconds"][n]["median"] * 1e3,
+            ]
+            for n, s in c["seconds"].items()
+        ]
         heads = ["contender", "median ms", "min ms", "max ms", "CPU ms (median)"]
         out.append(table(heads, rows, ".1f"))
         out.append(f"  ratios ({c['clock']} time), median [min-max] of the per-round ratio:")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from dataclasses import replace
 
 import torch
 
@@ -37,11 +38,17 @@ from advland.runs.checkpoint import Generators
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.loop import train_one_epoch
 from advland.training.setup import build_optimizer, eps_schedule, lr_schedule, resolve_perf
+from advland.training.state import Trainer
 from benchmarks.common import machine, sync
 
 RECIPE = "configs/cifar10-resnet18-constant.yaml"
-DRY = ["model.width=1", "train.batch_size=32", "perf.amp=bf16", "perf.channels_last=on",
-       "perf.compile=off"]  # fmt: skip
+DRY = [
+    "model.width=1",
+    "train.batch_size=32",
+    "perf.amp=bf16",
+    "perf.channels_last=on",
+    "perf.compile=off",
+]
 
 
 def synthetic_cifar(n: int, seed: int = 0) -> Split:
@@ -64,13 +71,20 @@ def loader_epoch(loader: DeviceLoader, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def run(dry_run: bool = False, images: int | None = None, warmup_batches: int | None = None,
-        overrides: list[str] | None = None) -> dict:  # fmt: skip
+def run(
+    dry_run: bool = False,
+    images: int | None = None,
+    warmup_batches: int | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
     images = images or (256 if dry_run else 50_000)
     warmup_batches = warmup_batches or (2 if dry_run else 30)
     cfg = build_config(RECIPE, [*(DRY if dry_run else []), *(overrides or [])])
-    device = torch.device("cpu") if dry_run else torch.device(cfg.device if cfg.device != "auto"
-                                                              else "cuda")  # fmt: skip
+    device = (
+        torch.device("cpu")
+        if dry_run
+        else torch.device(cfg.device if cfg.device != "auto" else "cuda")
+    )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; use --dry-run to check the script on the CPU")
     perf = resolve_perf(cfg, device)
@@ -82,18 +96,33 @@ def run(dry_run: bool = False, images: int | None = None, warmup_batches: int | 
     opt = build_optimizer(model, cfg)
     net = torch.compile(model) if perf.compile else model
     gens = Generators.seeded(cfg.train.seed)
-    loader = DeviceLoader(synthetic_cifar(images), cfg.train.batch_size, device=device,
-                          shuffle=True, generator=gens.data, augment="crop-flip",
-                          drop_last=perf.compile)  # fmt: skip
-    recorder = DynamicsRecorder(model, [], "off", 0, len(loader))
-    eps_at, lr_at = eps_schedule(cfg), lr_schedule(cfg)
+    loader = DeviceLoader(
+        synthetic_cifar(images),
+        cfg.train.batch_size,
+        device=device,
+        shuffle=True,
+        generator=gens.data,
+        augment="crop-flip",
+        drop_last=perf.compile,
+    )
+    trainer = Trainer(
+        cfg=cfg,
+        net=net,
+        opt=opt,
+        loader=loader,
+        batches=len(loader),
+        eps_at=eps_schedule(cfg),
+        lr_at=lr_schedule(cfg),
+        gens=gens,
+        recorder=DynamicsRecorder(model, [], "off", 0, len(loader)),
+        perf=perf,
+    )
 
     def epoch(index: int, batches: int) -> float:
         sync(device)
         start = time.perf_counter()
-        train_one_epoch(
-            cfg, net, opt, loader, index, batches, eps_at, lr_at, gens, recorder, perf
-        )  # fmt: skip  (ends with a host sync: the epoch's loss)
+        # ends with a host sync: the epoch's loss
+        train_one_epoch(replace(trainer, batches=batches), index)
         sync(device)
         return time.perf_counter() - start
 
@@ -102,18 +131,29 @@ def run(dry_run: bool = False, images: int | None = None, warmup_batches: int | 
     loader_s = loader_epoch(loader, device)
     trained = len(loader) * cfg.train.batch_size if loader.drop_last else images
     result = {
-        "benchmark": "gpu_epoch", "dry_run": dry_run, "device": str(device),
-        "machine": machine(), "recipe": RECIPE, "config": to_dict(cfg),
-        "perf": {"amp": str(perf.amp), "channels_last": perf.channels_last,
-                 "compile": perf.compile},
+        "benchmark": "gpu_epoch",
+        "dry_run": dry_run,
+        "device": str(device),
+        "machine": machine(),
+        "recipe": RECIPE,
+        "config": to_dict(cfg),
+        "perf": {
+            "amp": str(perf.amp),
+            "channels_last": perf.channels_last,
+            "compile": perf.compile,
+        },
         "data": f"{images} synthetic CIFAR-shaped uint8 images (random labels)",
-        "images_trained": trained, "batches": len(loader),
-        "warmup_batches": warmup_batches, "warmup_s": warmup_s,
-        "epoch_s": epoch_s, "images_per_s": trained / epoch_s,
-        "loader_s": loader_s, "loader_share": loader_s / epoch_s,
+        "images_trained": trained,
+        "batches": len(loader),
+        "warmup_batches": warmup_batches,
+        "warmup_s": warmup_s,
+        "epoch_s": epoch_s,
+        "images_per_s": trained / epoch_s,
+        "loader_s": loader_s,
+        "loader_share": loader_s / epoch_s,
         "projected_200_epochs_h": 200 * epoch_s / 3600,
         "target_epoch_s": 10.0,
-    }  # fmt: skip
+    }
     if device.type == "cuda":
         result["max_memory_allocated_gb"] = torch.cuda.max_memory_allocated() / 2**30
     return result
@@ -141,8 +181,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dry-run", action="store_true", help="tiny, on the CPU (seconds)")
     ap.add_argument("--images", type=int, default=None, help="dataset size (default 50,000)")
     ap.add_argument("--warmup-batches", type=int, default=None)
-    ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="config override, e.g. perf.compile=off or train.batch_size=512")  # fmt: skip
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="config override, e.g. perf.compile=off or train.batch_size=512",
+    )
     ap.add_argument("--out", default=None, help="write the result as JSON here")
     args = ap.parse_args(argv)
     result = run(args.dry_run, args.images, args.warmup_batches, args.overrides)

@@ -87,7 +87,9 @@ def test_honest_model_raises_no_warning(honest):
 )
 def test_masked_model_is_flagged(honest, wrap, expected):
     cfg, _, _, model, x, y = honest
-    out = evaluate_suite(cfg, wrap(model).eval(), x, y, "quick", torch.device("cpu"), print)
+    out = evaluate_suite(
+        cfg, wrap(model).eval(), x, y, "quick", device=torch.device("cpu"), log=print
+    )
     names = [w["name"] for w in out["warnings"]]
     assert expected in names, (names, out["diagnostics"])
     for w in out["warnings"]:

@@ -15,7 +15,16 @@ import torch.nn.functional as F
 from advland.analysis.theory import logistic as lg
 from advland.analysis.theory import multiclass as mc
 from advland.analysis.theory import sketch as sk
-from advland.analysis.theory.checks import TheoryConfig, run_theory
+from advland.analysis.theory.checks import run_theory
+from advland.analysis.theory.config import (
+    MulticlassSettings,
+    Proposition1Settings,
+    Theorem2Settings,
+    Theorem3Settings,
+    TheoryConfig,
+    old_keys,
+    theory_config,
+)
 from advland.errors import UserError
 
 INF = math.inf
@@ -362,7 +371,11 @@ def test_sgd_gradients_vanish_only_without_a_budget():
 
 # ------------------------------------------------------------------ the tool
 def test_run_theory_writes_json_and_figures_and_all_checks_pass(tmp_path, capsys):
-    cfg = TheoryConfig(mc_steps=1200, vs_samples=4000, thm2_steps=1000)
+    cfg = TheoryConfig(
+        multiclass=MulticlassSettings(steps=1200),
+        proposition1=Proposition1Settings(samples=4000),
+        theorem2=Theorem2Settings(steps=1000),
+    )
     record = run_theory(cfg, tmp_path)
     failed = [c["name"] for c in record["checks"] if not c["passed"]]
     assert not failed, failed
@@ -391,6 +404,39 @@ def test_theory_config_validation():
         TheoryConfig(mc_classes=2)
     with pytest.raises(UserError, match="thm2_gammas"):
         TheoryConfig(thm2_gammas=(1.0,))
+
+
+def test_theory_config_nested_sections_validate_next_to_the_field():
+    with pytest.raises(UserError, match=r"multiclass\.eps_grid must be a non-empty increasing"):
+        TheoryConfig(multiclass=MulticlassSettings(eps_grid=(0.5, 0.1)))
+    with pytest.raises(UserError, match=r"multiclass\.dim must be <= 12, got 13"):
+        theory_config({"multiclass": {"dim": 13}})
+    with pytest.raises(UserError, match=r"theorem2\.gammas must be >= 2"):
+        TheoryConfig(theorem2=Theorem2Settings(gammas=(1.0,)))
+    with pytest.raises(UserError, match="did you mean 'seed'"):
+        theory_config({"sed": 1})
+
+
+def test_old_flat_theory_keys_map_to_sections_with_a_deprecation_warning():
+    assert (
+        old_keys()["thm3_n"] == "theorem3.n" and old_keys()["vs_samples"] == "proposition1.samples"
+    )
+    assert len(old_keys()) == 29  # every field of every section
+    nested = TheoryConfig(theorem3=Theorem3Settings(n=50), multiclass=MulticlassSettings(steps=9))
+    with pytest.warns(DeprecationWarning, match="'thm3_n' is deprecated; use 'theorem3.n'"):
+        assert TheoryConfig(thm3_n=50, mc_steps=9) == nested
+    with pytest.warns(DeprecationWarning, match="thm3_n"):
+        assert theory_config({"thm3_n": 50, "multiclass": {"steps": 9}}) == nested
+    seen = []
+    assert (
+        theory_config({"mc_steps": 9}, on_old_key=lambda *k: seen.append(k)).multiclass.steps == 9
+    )
+    assert seen == [("mc_steps", "multiclass.steps")]
+    # an error about a value set through an old key names that key, as typed
+    with pytest.raises(UserError, match=r"^'thm3_n' must be an integer, got 'lots'$"):
+        theory_config({"thm3_n": "lots"})
+    with pytest.raises(UserError, match="set the same value"):
+        theory_config({"thm3_n": 5, "theorem3": {"n": 6}})
 
 
 def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):

@@ -145,7 +145,7 @@ def test_gpu_speed_switches_run_on_cpu_deterministically(tiny_overrides):
         model = build_model("lenet", width=1).to(memory_format=torch.channels_last)
         before = [p.detach().clone() for p in model.parameters()]
         opt = build_optimizer(model, cfg)
-        loss, logits = train_step(cfg, model, opt, x, y, 0.3, Generators.seeded(0), perf=perf)
+        loss, logits = train_step(cfg, model, opt, x, y, 0.3, gens=Generators.seeded(0), perf=perf)
         assert torch.isfinite(loss) and logits.shape == (8, 10)
         assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
         weights.append([p.detach().clone() for p in model.parameters()])

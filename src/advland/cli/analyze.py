@@ -236,10 +236,11 @@ def run_curve(args) -> int:
 
 
 def run_theory(args) -> int:
-    from advland.analysis.theory.checks import TheoryConfig
     from advland.analysis.theory.checks import run_theory as theory
+    from advland.analysis.theory.config import theory_config
 
-    cfg = tool_config(TheoryConfig, {}, args.overrides)
+    # the notes for old flat keys come only once the config is valid (one error line else)
+    cfg = theory_config(apply_overrides({}, args.overrides), on_old_key=old_key_note)
     out = _out(args, None, "theory")
     record = theory(cfg, out)
     failed = [c["name"] for c in record["checks"] if not c["passed"]]

@@ -10,20 +10,25 @@ most 256 points) and reports a warning `{name, detail, doc}`; none changes the r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import torch
 from torch import nn
 
-from advland.attacks import Threat, fgsm, pgd
-from advland.evaluation.robust import as_float, predict
+from advland.attacks import fgsm
+from advland.attacks.spec import AttackConfig
+from advland.evaluation.robust import as_float, predict, run_attack
+from advland.evaluation.sanity import ZERO_GRAD_LIMIT
+from advland.evaluation.suites import at_budget, pgd_entry
 
 DOC = "docs/diagnostics.md"
 SUBSET = 256  # points used by the attack-based checks
-STEPS = 10  # PGD-10, step ε/4, uniform start in the ε-ball
+STEPS = 10
+ATTACK = pgd_entry(STEPS, 0.25)  # PGD-10, step ε/4, uniform start in the ε-ball
 FRACTIONS = (0.25, 0.5, 1.0)  # robust error must not drop as ε grows
 RESTARTS = 3
-ZERO_GRAD_LIMIT = 0.1  # share of points with a zero / non-finite input gradient
 
 
 def _tolerance(n: int, pct: float) -> float:
@@ -33,6 +38,31 @@ def _tolerance(n: int, pct: float) -> float:
 
 def _warning(name: str, detail: str) -> dict:
     return {"name": name, "detail": detail, "doc": f"{DOC}#{name.replace('_', '-')}"}
+
+
+@dataclass(frozen=True)
+class _Points:
+    """The diagnosed points on the device and the model's clean mistakes on them."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    clean_wrong: torch.Tensor
+    batch_size: int
+
+    def error(self, attack: Callable) -> torch.Tensor:
+        """Per-point error mask (clean or adversarial mistake) of `attack(xb, yb)`, batched."""
+        wrong = []
+        for i in range(0, self.y.shape[0], self.batch_size):
+            xb, yb = self.x[i : i + self.batch_size], self.y[i : i + self.batch_size]
+            x_adv = attack(xb, yb)
+            with torch.no_grad():
+                wrong.append(self.model(x_adv).argmax(dim=1) != yb)
+        return torch.cat(wrong) | self.clean_wrong
+
+    def pgd_error(self, attack: AttackConfig, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)  # same seed → same random starts
+        return self.error(lambda xb, yb: run_attack(attack, self.model, xb, yb, gen))
 
 
 def masking_diagnostics(
@@ -65,49 +95,39 @@ def masking_diagnostics(
     xs = as_float(x[:k], device) if x.dtype == torch.uint8 else x[:k].to(device)
     ys = y[:k].to(device)
     clean_wrong = predict(model, xs, batch_size, device).to(device) != ys
+    points = _Points(model, xs, ys, clean_wrong, batch_size)
+    measured, changed = _measure(points, at_budget(ATTACK, norm=norm, eps=eps), seed)
+    return warnings + _attack_warnings(measured, changed), measured
 
-    def error(attack) -> torch.Tensor:
-        """Per-point error mask (clean or adversarial mistake) of `attack(xb, yb)`, batched."""
-        wrong = []
-        for i in range(0, k, batch_size):
-            xb, yb = xs[i : i + batch_size], ys[i : i + batch_size]
-            x_adv = attack(xb, yb)
-            with torch.no_grad():
-                wrong.append(model(x_adv).argmax(dim=1) != yb)
-        return torch.cat(wrong) | clean_wrong
 
-    def pgd_at(e: float, restarts: int = 1):
-        gen = torch.Generator().manual_seed(seed)  # same seed → same random starts
-        t = Threat(norm=norm, eps=e)
-        return error(
-            lambda xb, yb: pgd(
-                model,
-                xb,
-                yb,
-                t,
-                steps=STEPS,
-                step_size=0.25 * e,
-                random_start="eps",
-                restarts=restarts,
-                generator=gen,
-            )
-        )
-
-    def pct(mask: torch.Tensor) -> float:
-        return 100.0 * mask.float().mean().item()  # host sync; tiny
-
-    by_eps = {f: pgd_at(f * eps) for f in FRACTIONS}
-    again = pgd_at(eps)
-    restarted = pgd_at(eps, RESTARTS)
-    fgsm_err = error(lambda xb, yb: fgsm(model, xb, yb, Threat(norm=norm, eps=eps)))
-    err = {f: pct(m) for f, m in by_eps.items()}
+def _measure(points: _Points, attack: AttackConfig, seed: int) -> tuple[dict, int]:
+    """PGD error at fractions of ε, repeated, with restarts, and FGSM's; -> (numbers, number
+    of points on which two PGD runs with the same seed disagree)."""
+    eps = attack.eps
+    by_eps = {f: points.pgd_error(replace(attack, eps=f * eps), seed) for f in FRACTIONS}
+    again = points.pgd_error(attack, seed)
+    restarted = points.pgd_error(replace(attack, restarts=RESTARTS), seed)
+    threat = attack.threat()
+    fgsm_err = points.error(lambda xb, yb: fgsm(points.model, xb, yb, threat))
     measured = {
-        "n": k,
-        "pgd_error_at_eps_fraction": {f"{f:g}": v for f, v in err.items()},
-        "fgsm_error": pct(fgsm_err),
-        f"pgd_x{RESTARTS}_error": pct(restarted),
+        "n": points.y.shape[0],
+        "pgd_error_at_eps_fraction": {f"{f:g}": _pct(m) for f, m in by_eps.items()},
+        "fgsm_error": _pct(fgsm_err),
+        f"pgd_x{RESTARTS}_error": _pct(restarted),
         "repeat_identical": bool(torch.equal(again, by_eps[1.0])),
     }
+    return measured, int((again != by_eps[1.0]).sum())
+
+
+def _pct(mask: torch.Tensor) -> float:
+    return 100.0 * mask.float().mean().item()  # host sync; tiny
+
+
+def _attack_warnings(measured: dict, changed: int) -> list[dict]:
+    """The warnings the measured numbers call for, each with its noise tolerance."""
+    k, fgsm_error = measured["n"], measured["fgsm_error"]
+    err = dict(zip(FRACTIONS, measured["pgd_error_at_eps_fraction"].values(), strict=True))
+    warnings = []
     tol = _tolerance(k, 2.0)
     drops = [(a, b) for a, b in pairwise(FRACTIONS) if err[a] > err[b] + tol]
     if drops:
@@ -119,11 +139,11 @@ def masking_diagnostics(
                 f"{a:g}ε vs {err[b]:.1f}% at {b:g}ε (tolerance {tol:.1f}%)",
             )
         )
-    if measured["fgsm_error"] > err[1.0] + tol:
+    if fgsm_error > err[1.0] + tol:
         warnings.append(
             _warning(
                 "pgd_weaker_than_fgsm",
-                f"FGSM robust error {measured['fgsm_error']:.1f}% exceeds PGD-{STEPS}'s "
+                f"FGSM robust error {fgsm_error:.1f}% exceeds PGD-{STEPS}'s "
                 f"{err[1.0]:.1f}% on the same {k} points (tolerance {tol:.1f}%)",
             )
         )
@@ -138,7 +158,6 @@ def masking_diagnostics(
             )
         )
     if not measured["repeat_identical"]:
-        changed = int((again != by_eps[1.0]).sum())
         warnings.append(
             _warning(
                 "nondeterministic",
@@ -146,4 +165,4 @@ def masking_diagnostics(
                 f"{k} points",
             )
         )
-    return warnings, measured
+    return warnings

@@ -15,10 +15,12 @@ from advland.config import RunConfig
 from advland.data import Splits
 from advland.evaluation.ensemble import SnapshotEnsemble
 from advland.evaluation.masking import masking_diagnostics
-from advland.evaluation.robust import EvalResult, robust_evaluate, sanity_checks
+from advland.evaluation.robust import EvalResult, robust_evaluate
+from advland.evaluation.sanity import sanity_checks
 from advland.evaluation.suites import SUITES, WEAKER
 from advland.runs.checkpoint import load_weights
 from advland.runs.model import build_run_model
+from advland.runs.rundir import checkpoint_dir
 
 
 def test_tensors(cfg: RunConfig, splits: Splits) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,24 +36,20 @@ def evaluate_suite(
     x,
     y,
     suite: str,
+    *,
     device,
     log: Callable[[str], None],
     diagnose: bool = True,
 ) -> dict:
-    """Evaluate one model (or ensemble) with `suite` plus the sanity checks of DESIGN §5.
+    """Evaluate one model (or ensemble) with `suite`, at the run's attack budget, plus the
+    sanity checks (`advland.evaluation.sanity`).
 
-    `diagnose` adds the gradient-masking diagnostics (training/diagnostics.py); PAS members
-    skip them (the final model and the ensemble are diagnosed) to keep evaluation cheap.
+    `diagnose` adds the gradient-masking diagnostics (`advland.evaluation.masking`); PAS
+    members skip them (the final model and the ensemble are diagnosed) to keep evaluation
+    cheap.
     """
-    kw = dict(
-        eps=cfg.attack.eps,
-        norm=cfg.attack.norm,
-        batch_size=cfg.eval.batch_size,
-        seed=cfg.eval.seed,
-        device=device,
-    )
-    res = robust_evaluate(model, x, y, suite=suite, **kw)
-    weaker: list[EvalResult] = [robust_evaluate(model, x, y, suite=w, **kw) for w in WEAKER[suite]]
+    res = robust_evaluate(model, x, y, suite=suite, **_budget(cfg, device))
+    weaker = [robust_evaluate(model, x, y, suite=w, **_budget(cfg, device)) for w in WEAKER[suite]]
     checks = sanity_checks(
         model, x, y, res, batch_size=cfg.eval.batch_size, device=device, weaker=weaker
     )
@@ -59,13 +57,7 @@ def evaluate_suite(
         if not c["passed"]:
             level = c.get("level", "error").upper()
             log(f"{level}: sanity check '{c['name']}' failed: {c['detail']}")
-    warnings, measured = [], {}
-    if diagnose:
-        warnings, measured = masking_diagnostics(
-            model, x, y, eps=cfg.attack.eps, norm=cfg.attack.norm,
-            zero_grad_fraction=res.zero_grad_fraction, batch_size=min(cfg.eval.batch_size, 256),
-            seed=cfg.eval.seed, device=device,
-        )  # fmt: skip
+    warnings, measured = _diagnose(cfg, model, x, y, res, device) if diagnose else ([], {})
     for w in warnings:
         log(f"WARNING: possible gradient masking ({w['name']}): {w['detail']}; see {w['doc']}")
     out = res.to_dict()
@@ -76,11 +68,37 @@ def evaluate_suite(
     return out
 
 
+def _budget(cfg: RunConfig, device) -> dict:
+    """`robust_evaluate`'s keywords for the run: its attack's ε and norm, the eval settings."""
+    return dict(
+        eps=cfg.attack.eps,
+        norm=cfg.attack.norm,
+        batch_size=cfg.eval.batch_size,
+        seed=cfg.eval.seed,
+        device=device,
+    )
+
+
+def _diagnose(cfg: RunConfig, model, x, y, res: EvalResult, device) -> tuple[list[dict], dict]:
+    return masking_diagnostics(
+        model,
+        x,
+        y,
+        eps=cfg.attack.eps,
+        norm=cfg.attack.norm,
+        zero_grad_fraction=res.zero_grad_fraction,
+        batch_size=min(cfg.eval.batch_size, 256),
+        seed=cfg.eval.seed,
+        device=device,
+    )
+
+
 def evaluate_run_models(
     cfg: RunConfig,
     run_dir: Path,
     splits: Splits,
     model: nn.Module,
+    *,
     snapshots: list[str],
     suite: str,
     device: torch.device,
@@ -88,23 +106,24 @@ def evaluate_run_models(
 ) -> dict:
     """Final model, and for PAS runs every period snapshot and their ensemble."""
     x, y = test_tensors(cfg, splits)
-    result = {"final": evaluate_suite(cfg, model, x, y, suite, device, log)}
+    kw = dict(device=device, log=log)
+    result = {"final": evaluate_suite(cfg, model, x, y, suite, **kw)}
     if snapshots:
         members = []
         for name in snapshots:
             m = build_run_model(cfg, splits, device)
-            load_weights(m, run_dir / "checkpoints" / name)
+            load_weights(m, checkpoint_dir(run_dir) / name)
             members.append(m)
         result["members"] = [
-            evaluate_suite(cfg, m, x, y, suite, device, log, diagnose=False) for m in members
+            evaluate_suite(cfg, m, x, y, suite, diagnose=False, **kw) for m in members
         ]
         ens = SnapshotEnsemble(members).eval()
-        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, device, log)
+        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, **kw)
     return result
 
 
 def summary_fields(evaluation: dict, suite: str) -> dict:
-    """Top-level summary keys (DESIGN §3) from an `evaluate_run_models` result."""
+    """The evaluation's keys of summary.json, from an `evaluate_run_models` result."""
     final = evaluation["final"]
     out = {
         "clean_error": final["clean_error"],

@@ -2,7 +2,7 @@
 
 The model is in eval mode, outputs logits, inputs are in [0,1]. Robust error counts a
 point as broken once ANY attack of the suite fools it, so adding attacks can only raise
-the number. Sanity checks (DESIGN §5) are computed here and reported, never skipped.
+the number. The sanity checks of a result are in `advland.evaluation.sanity`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advland.attacks import Threat, apgd, pgd
-from advland.evaluation.suites import SUITES, AttackSpec, describe_suite
+from advland._compat import moved_attribute
+from advland.attacks import apgd, pgd
+from advland.evaluation.suites import (
+    APGD,
+    SUITES,
+    SuiteAttack,
+    at_budget,
+    describe,
+    describe_suite,
+)
 
 
 @dataclass(frozen=True)
@@ -53,22 +61,32 @@ def predict(
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
-def run_attack(spec: AttackSpec, model: nn.Module, x, y, threat: Threat, gen) -> torch.Tensor:
-    if spec.name == "pgd":
-        return pgd(
+def run_attack(
+    attack: SuiteAttack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, gen
+) -> torch.Tensor:
+    """x_adv for (x, y) under `attack` at its own budget (`at_budget` fills in ε)."""
+    if isinstance(attack, APGD):
+        return apgd(
             model,
             x,
             y,
-            threat,
-            steps=spec.steps,
-            step_size=spec.step_ratio * threat.eps,
-            random_start=spec.random_start,
-            restarts=spec.restarts,
+            attack.threat(),
+            steps=attack.steps,
+            loss=attack.loss,
+            restarts=attack.restarts,
             generator=gen,
         )
-    loss = {"apgd-ce": "ce", "apgd-dlr": "dlr"}[spec.name]
-    return apgd(
-        model, x, y, threat, steps=spec.steps, loss=loss, restarts=spec.restarts, generator=gen
+    return pgd(
+        model,
+        x,
+        y,
+        attack.threat(),
+        steps=attack.steps,
+        step_size=attack.step(),
+        random_start=attack.random_start,
+        restarts=attack.restarts,
+        generator=gen,
+        model_mode=attack.model_mode,
     )
 
 
@@ -89,15 +107,17 @@ def robust_evaluate(
     device = device or next(model.parameters()).device
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    threat = Threat(norm=norm, eps=eps)
     correct = predict(model, x, batch_size, device) == y  # CPU bool mask, still-robust points
     n = y.shape[0]
     clean_error = 100.0 * (1.0 - correct.float().mean().item()) if n else 0.0
     after = []
-    for spec in SUITES[suite]:
+    for entry in SUITES[suite]:
+        attack = at_budget(entry, norm=norm, eps=eps)
         if eps > 0:
-            _attack_still_correct(spec, model, x, y, threat, gen, correct, batch_size, device)
-        after.append({"attack": spec.describe(), "robust_error": _err(correct)})
+            _attack_still_correct(
+                attack, model, x, y, correct, gen=gen, batch_size=batch_size, device=device
+            )
+        after.append({"attack": describe(attack), "robust_error": _err(correct)})
         if progress:
             progress(1)
     return EvalResult(
@@ -113,12 +133,15 @@ def robust_evaluate(
     )
 
 
-def _attack_still_correct(spec, model, x, y, threat, gen, correct, batch_size, device) -> None:
+def _attack_still_correct(
+    attack: SuiteAttack, model: nn.Module, x, y, correct, *, gen, batch_size: int, device
+) -> None:
+    """Attack the points `correct` still marks robust; clear the mark of each one fooled."""
     idx = correct.nonzero().squeeze(1)
     for i in range(0, idx.numel(), batch_size):
         j = idx[i : i + batch_size]
         xb, yb = as_float(x[j], device), y[j].to(device)
-        x_adv = run_attack(spec, model, xb, yb, threat, gen)
+        x_adv = run_attack(attack, model, xb, yb, gen)
         with torch.no_grad():
             fooled = (model(x_adv).argmax(dim=1) != yb).cpu()
         correct[j[fooled]] = False
@@ -140,53 +163,5 @@ def zero_grad_fraction(model: nn.Module, x, y, device) -> float:
     return zero.float().mean().item()
 
 
-def sanity_checks(
-    model: nn.Module, x, y, result: EvalResult, *, batch_size: int, device, weaker: list[EvalResult]
-) -> list[dict]:
-    """DESIGN §5 checks; each entry: name, passed, detail, level ("error" unless a warning).
-
-    Callers fail loudly on a failed "error" check and print failed warnings.
-    """
-    checks = []
-    k = min(256, x.shape[0])
-    zero = robust_evaluate(
-        model,
-        x[:k],
-        y[:k],
-        eps=0.0,
-        norm=result.norm,
-        suite=result.suite,
-        batch_size=batch_size,
-        device=device,
-    )
-    checks.append(
-        {
-            "name": "eps0_equals_clean",
-            "passed": abs(zero.robust_error - zero.clean_error) < 1e-9,
-            "detail": f"at ε=0 on {k} points: robust {zero.robust_error:.2f}% vs clean {zero.clean_error:.2f}%",
-        }
-    )
-    checks.append(
-        {
-            "name": "robust_ge_clean",
-            "passed": result.robust_error >= result.clean_error,
-            "detail": f"robust {result.robust_error:.2f}% vs clean {result.clean_error:.2f}%",
-        }
-    )
-    for w in weaker:
-        checks.append(
-            {
-                "name": f"{result.suite}_ge_{w.suite}",
-                "passed": result.robust_error >= w.robust_error,
-                "detail": f"{result.suite} {result.robust_error:.2f}% vs {w.suite} {w.robust_error:.2f}%",
-            }
-        )
-    checks.append(
-        {
-            "name": "no_zero_gradients",
-            "passed": result.zero_grad_fraction < 0.1,
-            "level": "warning",
-            "detail": f"{100 * result.zero_grad_fraction:.1f}% of points have an all-zero input gradient",
-        }
-    )
-    return checks
+def __getattr__(name: str):
+    return moved_attribute(__name__, {"sanity_checks": "advland.evaluation.sanity"}, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -51,7 +52,9 @@ def evaluate(
     model = build_run_model(cfg, splits, dev)
     obj = load_weights(model, ck)
     snapshots = obj.get("snapshots", []) if checkpoint == "latest" else []
-    evaluation = evaluate_run_models(cfg, run_dir, splits, model, snapshots, suite, dev, log)
+    evaluation = evaluate_run_models(
+        cfg, run_dir, splits, model, snapshots=snapshots, suite=suite, device=dev, log=log
+    )
     atomic_write_json(run_dir / f"eval-{suite}.json", evaluation)
     evals = summary.setdefault("evaluations", {})
     evals[suite] = summary_fields(evaluation, suite) | {"checkpoint": checkpoint}
@@ -64,8 +67,6 @@ def evaluate(
 
 
 def _with_eval(cfg: RunConfig, limit: int | None, device: str | None) -> RunConfig:
-    from dataclasses import replace
-
     if limit is not None:
         cfg = replace(cfg, eval=replace(cfg.eval, limit=limit))
     if device is not None:

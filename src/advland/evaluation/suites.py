@@ -1,41 +1,91 @@
-"""Named evaluation suites: which attacks, with which settings (DESIGN §5).
+"""Named evaluation suites: which attacks, with which settings.
 
-Step sizes are fractions of ε so a suite means the same thing at every budget. Evaluation
-attacks start uniformly inside the ε-ball (the standard for evaluation), unlike training.
+PGD entries are `AttackConfig`s, the one attack specification of advland, with ε left at 0:
+the budget and norm of the evaluated run are filled in at evaluation time (`at_budget`).
+Their steps are fractions of ε (`step_ratio`), so a suite means the same thing at every
+budget. Evaluation attacks start uniformly inside the ε-ball (the standard for
+evaluation), unlike training. APGD entries (`APGD`) adapt their step size themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from advland.attacks import Threat
+from advland.attacks.spec import AttackConfig
 
 
 @dataclass(frozen=True)
-class AttackSpec:
-    name: str  # "pgd" | "apgd-ce" | "apgd-dlr"
-    steps: int
-    step_ratio: float = 0.25  # PGD step = step_ratio · ε (unused by APGD, which adapts it)
+class APGD:
+    """Auto-PGD (Croce & Hein 2020) with the cross-entropy ("ce") or DLR ("dlr") loss; its
+    budget (norm, ε) is filled in at evaluation time like a PGD entry's."""
+
+    loss: str
+    steps: int = 100
     restarts: int = 1
-    random_start: str = "eps"
+    norm: str = "linf"
+    eps: float = 0.0
 
-    def describe(self) -> str:
-        if self.name == "pgd":
-            r = f"x{self.restarts}" if self.restarts > 1 else ""
-            return f"PGD-{self.steps}{r} (step {self.step_ratio:g}ε)"
-        return f"{self.name.upper()}-{self.steps}"
+    @property
+    def name(self) -> str:
+        return f"apgd-{self.loss}"
+
+    def threat(self) -> Threat:
+        return Threat(self.norm, self.eps)
 
 
-SUITES: dict[str, tuple[AttackSpec, ...]] = {
-    "quick": (AttackSpec("pgd", 20, 0.25),),
-    "standard": (
-        AttackSpec("pgd", 50, 0.1, restarts=5),
-        AttackSpec("apgd-ce", 100),
-        AttackSpec("apgd-dlr", 100),
-    ),
+SuiteAttack = AttackConfig | APGD
+
+
+def pgd_entry(steps: int, step_ratio: float, restarts: int = 1) -> AttackConfig:
+    """A suite's PGD attack: step `step_ratio`·ε, uniform start in the ε-ball."""
+    return AttackConfig(
+        eps=0.0, steps=steps, step_ratio=step_ratio, restarts=restarts, random_start="eps"
+    )
+
+
+SUITES: dict[str, tuple[SuiteAttack, ...]] = {
+    "quick": (pgd_entry(20, 0.25),),
+    "standard": (pgd_entry(50, 0.1, restarts=5), APGD("ce"), APGD("dlr")),
 }
 
 # A suite must never report a lower robust error than the suites listed here.
 WEAKER: dict[str, tuple[str, ...]] = {"standard": ("quick",), "quick": ()}
 
 
+A = TypeVar("A", AttackConfig, APGD)
+
+
+def at_budget(attack: A, *, norm: str, eps: float) -> A:
+    """The suite attack at the evaluated budget."""
+    return replace(attack, norm=norm, eps=eps)
+
+
+def describe(attack: SuiteAttack) -> str:
+    """E.g. "PGD-50x5 (step 0.1ε)" or "APGD-CE-100"."""
+    if isinstance(attack, APGD):
+        return f"{attack.name.upper()}-{attack.steps}"
+    r = f"x{attack.restarts}" if attack.restarts > 1 else ""
+    step = f"{attack.step_ratio:g}ε" if attack.step_size is None else f"{attack.step_size:g}"
+    return f"PGD-{attack.steps}{r} (step {step})"
+
+
 def describe_suite(name: str) -> str:
-    return " + ".join(spec.describe() for spec in SUITES[name])
+    return " + ".join(describe(attack) for attack in SUITES[name])
+
+
+def AttackSpec(
+    name: str, steps: int, step_ratio: float = 0.25, restarts: int = 1, random_start: str = "eps"
+) -> SuiteAttack:
+    """Deprecated: build a suite entry with `pgd_entry` (an `AttackConfig`) or `APGD`."""
+    warnings.warn(
+        "advland.evaluation.suites.AttackSpec is deprecated; suite entries are AttackConfig "
+        "(pgd_entry) or APGD; the old name will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if name == "pgd":
+        return replace(pgd_entry(steps, step_ratio, restarts), random_start=random_start)
+    return APGD({"apgd-ce": "ce", "apgd-dlr": "dlr"}[name], steps, restarts)

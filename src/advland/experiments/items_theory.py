@@ -13,7 +13,7 @@ from advland.experiments.jobs import AnalysisJob
 from advland.experiments.outputs import load_json
 from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
 
-SETTINGS = {"full": {"vs_samples": 100000}, "quick": {"vs_samples": 10000}}
+SETTINGS = {"full": {"proposition1.samples": 100000}, "quick": {"proposition1.samples": 10000}}
 SKETCH_CHECKS = ("sketch_kink_fig5", "theorem2_gradient_bound")
 
 

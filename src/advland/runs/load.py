@@ -17,8 +17,8 @@ from advland.data import Split, Splits, load_splits
 from advland.device import pick_device
 from advland.errors import UserError
 from advland.runs.checkpoint import load_weights
-from advland.runs.rundir import checkpoint_dir, load_run_config, require_run_dir
 from advland.runs.model import build_run_model
+from advland.runs.rundir import checkpoint_dir, load_run_config, require_run_dir
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The run directory contract (DESIGN §3).
+"""The run directory: its layout, creation, config and summary.
 
 runs/<name>/
   config.yaml      resolved configuration

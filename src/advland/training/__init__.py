@@ -1,7 +1,10 @@
 """Adversarial training: the PGD training loop, its schedules, PAS periods and snapshots.
 
-Evaluation moved to `advland.evaluation` and run directories to `advland.runs`; the old
-names below still resolve, with a DeprecationWarning.
+The package's own modules: `loop` (train, resume, the epoch and the step), `state` (what a
+run carries), `setup` (model, optimizer, schedules, speed switches), `records` (metrics,
+logs, summary), `dynamics` (per-minibatch statistics). Evaluation lives in
+`advland.evaluation` and run directories in `advland.runs`; the names below still
+resolve here, with a DeprecationWarning.
 """
 
 from advland._compat import moved_attribute

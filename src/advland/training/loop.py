@@ -1,24 +1,24 @@
 """PGD adversarial training with ε/lr schedules and periodic adversarial scheduling (PAS).
 
 One epoch = for every minibatch: ε_t and lr_t from the stateless schedules, PGD at ε_t
-(model in eval mode by default, step size scaled with ε_t), one optimizer step on the
-adversarial batch. After every epoch: validation at the TARGET ε on the held-out split,
-a metrics line, a PAS snapshot at period ends, and an atomic resumable checkpoint.
+(model in eval mode by default, step size from `cfg.attack.step(ε_t)`), one optimizer step
+on the adversarial batch. After every epoch: validation at the TARGET ε on the held-out
+split, a metrics line, a PAS snapshot at period ends, and an atomic resumable checkpoint.
 
-Speed switches (`cfg.perf`, resolved by `setup.resolve_perf`; on by default with CUDA only):
-bf16 autocast for the attack and the update (validation and evaluation stay fp32),
-channels_last model and batches, torch.compile with ε and step size passed as tensors and
-the last partial batch dropped (static shapes). With all off (the CPU default) a step is
-exactly the plain eager computation, so earlier runs are reproduced bit for bit.
+The state is carried by objects (`advland.training.state`): `Session` for a run directory,
+`Trainer` for what an epoch advances, `RunState` for the progress a checkpoint saves.
+
+Speed switches (`cfg.perf`, resolved by `setup.resolve_perf`): bf16 autocast for the attack
+and the update (validation and evaluation stay fp32) and torch.compile, on by default with
+CUDA only; channels_last model and batches, on by default everywhere. Under torch.compile
+ε and the step size are passed as tensors and the last partial batch is dropped (static
+shapes). With every switch off a step is the plain eager computation.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,13 +32,7 @@ from advland.data import DeviceLoader, Splits, load_splits
 from advland.device import pick_device
 from advland.evaluation.report import evaluate_run_models, failed_errors, summary_fields
 from advland.evaluation.robust import robust_evaluate
-from advland.fileio import (
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_text,
-    read_jsonl,
-    remove_stale_temps,
-)
+from advland.fileio import append_jsonl, atomic_write_json, remove_stale_temps
 from advland.runs.checkpoint import (
     Generators,
     load_file,
@@ -48,9 +42,10 @@ from advland.runs.checkpoint import (
 )
 from advland.runs.model import build_run_model
 from advland.runs.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
-from advland.schedules import period_index
+from advland.training import records
 from advland.training.dynamics import DynamicsRecorder
 from advland.training.setup import (
+    CPU_PERF,
     Perf,
     build_optimizer,
     eps_schedule,
@@ -58,20 +53,7 @@ from advland.training.setup import (
     resolve_perf,
     snapshot_epochs,
 )
-
-Log = Callable[[str], None]
-CPU_PERF = Perf()  # every speed switch off: the CPU default
-
-
-@dataclass
-class RunState:
-    """What changes during a run (everything else is derived from the config)."""
-
-    epoch: int = 0  # completed epochs
-    snapshots: list[str] = field(default_factory=list)
-    best_val: float = math.inf
-    best_epoch: int = 0
-    elapsed: float = 0.0  # training seconds over all sessions of this run
+from advland.training.state import Log, RunState, Session, Trainer
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
@@ -82,7 +64,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
     build_run_model(cfg, splits, torch.device("meta"))
     create_run_dir(run_dir, cfg, device)
     log(f"run directory: {run_dir} (device {device})")
-    return _run(cfg, run_dir, splits, device, None, log)
+    return _run(_session(cfg, run_dir, splits, device, log), None)
 
 
 def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
@@ -93,194 +75,205 @@ def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     cfg = load_run_config(run_dir)
     for folder in (run_dir, checkpoint_dir(run_dir)):  # temp files orphaned by a crash
         remove_stale_temps(folder)
-    state = load_newest_intact(checkpoint_dir(run_dir), log)
+    ckpt = load_newest_intact(checkpoint_dir(run_dir), log)
     device = pick_device(cfg.device)
-    _warn_if_environment_changed(run_dir, device, log)
+    records.warn_if_environment_changed(run_dir, device, log)
     splits = load_splits(cfg.data)
-    return _run(cfg, run_dir, splits, device, state, log)
+    return _run(_session(cfg, run_dir, splits, device, log), ckpt)
 
 
-def _warn_if_environment_changed(run_dir: Path, device, log: Log) -> None:
-    """Bit-exact resume needs the same device and thread count (reduction order)."""
-    try:
-        env = json.loads((run_dir / "env.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return
-    now = {"device": str(device), "threads": torch.get_num_threads()}
-    changed = {k: (env.get(k), v) for k, v in now.items() if env.get(k) != v}
-    if changed:
-        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
-        log(
-            f"note: resuming with {what}; results will match an uninterrupted run only approximately"
-        )
-
-
-def _run(
-    cfg: RunConfig, run_dir: Path, splits: Splits, device, ckpt: dict | None, log: Log
-) -> dict:
-    torch.manual_seed(cfg.train.seed)  # model initialisation; replayed identically on resume
+def _session(cfg: RunConfig, run_dir: Path, splits: Splits, device, log: Log) -> Session:
+    """Model (seeded initialisation, replayed identically on resume), optimizer, streams."""
+    torch.manual_seed(cfg.train.seed)
     model = build_run_model(cfg, splits, device)
     if resolve_perf(cfg, device).channels_last:
         model = model.to(memory_format=torch.channels_last)  # before the optimizer state exists
     opt = build_optimizer(model, cfg)
     gens = Generators.seeded(cfg.train.seed)
-    ck = checkpoint_dir(run_dir)
-    cfg_dict = to_dict(cfg)
-    st = RunState()
-    if ckpt is None:
-        save_weights(ck / "init.pt", model, 0, cfg_dict)  # θ0, for ‖θ − θ0‖
-    else:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        gens.restore(ckpt["rng"])
-        st = RunState(ckpt["epoch"], list(ckpt["snapshots"]), **ckpt["extra"])
-        log(f"resuming {run_dir} after epoch {st.epoch}/{cfg.train.epochs}")
-    _truncate_logs(run_dir, st.epoch)
+    return Session(cfg, run_dir, splits, device, model, opt, gens, log)
 
-    if st.epoch < cfg.train.epochs:
-        diverged = _train_epochs(cfg, run_dir, splits, device, model, opt, gens, st, log)
+
+def _run(s: Session, ckpt: dict | None) -> dict:
+    """Start or restore, train the remaining epochs, evaluate, write summary.json."""
+    cfg = s.cfg
+    if ckpt is None:
+        save_weights(s.checkpoints / "init.pt", s.model, 0, to_dict(cfg))  # θ0, for ‖θ − θ0‖
+    else:
+        _restore(s, ckpt)
+    records.truncate_logs(s.run_dir, s.state.epoch)
+    if s.state.epoch < cfg.train.epochs:
+        diverged = _train_epochs(s, _trainer(s))
         if diverged:
-            return _write_summary(
-                run_dir, {"status": "diverged", "cause": diverged, **_state_info(st)}
+            return records.write_summary(
+                s.run_dir, {"status": "diverged", "cause": diverged, **records.state_info(s.state)}
             )
     evaluation = evaluate_run_models(
-        cfg, run_dir, splits, model, st.snapshots, cfg.eval.suite, device, log
+        cfg,
+        s.run_dir,
+        s.splits,
+        s.model,
+        snapshots=s.state.snapshots,
+        suite=cfg.eval.suite,
+        device=s.device,
+        log=s.log,
     )
-    atomic_write_json(run_dir / f"eval-{cfg.eval.suite}.json", evaluation)
+    atomic_write_json(s.run_dir / f"eval-{cfg.eval.suite}.json", evaluation)
     failed = failed_errors(evaluation)
     summary = {
         "status": "completed" if not failed else "sanity-failed",
         "name": cfg.name,
         **summary_fields(evaluation, cfg.eval.suite),
-        **_state_info(st),
+        **records.state_info(s.state),
         "failed_checks": failed,
     }
-    return _write_summary(run_dir, summary)
+    return records.write_summary(s.run_dir, summary)
 
 
-def _train_epochs(
-    cfg, run_dir, splits, device, model, opt, gens, st: RunState, log: Log
-) -> str | None:
-    """Run the remaining epochs; returns a divergence cause, or None."""
-    tc = cfg.train
-    eps_at, lr_at = eps_schedule(cfg), lr_schedule(cfg)
-    perf = resolve_perf(cfg, device)
+def _restore(s: Session, ckpt: dict) -> None:
+    s.model.load_state_dict(ckpt["model"])
+    s.opt.load_state_dict(ckpt["optimizer"])
+    s.gens.restore(ckpt["rng"])
+    s.state = RunState(ckpt["epoch"], list(ckpt["snapshots"]), **ckpt["extra"])
+    s.log(f"resuming {s.run_dir} after epoch {s.state.epoch}/{s.cfg.train.epochs}")
+
+
+def _trainer(s: Session) -> Trainer:
+    """The epoch machinery for this session: loader, compiled network, schedules, recorder."""
+    cfg, tc = s.cfg, s.cfg.train
+    perf = resolve_perf(cfg, s.device)
     loader = DeviceLoader(
-        splits.train,
+        s.splits.train,
         tc.batch_size,
-        device=device,
+        device=s.device,
         shuffle=True,
-        generator=gens.data,
-        augment=splits.augment,
+        generator=s.gens.data,
+        augment=s.splits.augment,
         drop_last=perf.compile,  # static shapes: no recompile for a smaller last batch
     )
-    net = torch.compile(model) if perf.compile else model  # same parameters as `model`
+    net = torch.compile(s.model) if perf.compile else s.model  # same parameters as `model`
     nb = min(len(loader), tc.max_batches) if tc.max_batches else len(loader)
-    recorder = DynamicsRecorder(
-        model, _theta0(cfg, run_dir, model), tc.dynamics, tc.dynamics_n, nb * tc.epochs
+    recorder = DynamicsRecorder(s.model, _theta0(s), tc.dynamics, tc.dynamics_n, nb * tc.epochs)
+    return Trainer(
+        cfg, net, s.opt, loader, nb, eps_schedule(cfg), lr_schedule(cfg), s.gens, recorder, perf
     )
-    snap_at = snapshot_epochs(cfg)
-    ck = checkpoint_dir(run_dir)
-    bar = tqdm(total=tc.epochs, initial=st.epoch, desc="training", unit="epoch", disable=None)
-    for epoch in range(st.epoch, tc.epochs):
-        t0 = time.perf_counter()
-        loss, err = train_one_epoch(
-            cfg, net, opt, loader, epoch, nb, eps_at, lr_at, gens, recorder, perf
-        )
-        if not (math.isfinite(loss) and _weights_finite(model)):
-            cause = f"non-finite training loss or weights in epoch {epoch + 1}"
-            log(f"DIVERGED: {cause}; last good checkpoint: {ck / 'latest.pt'}")
-            bar.close()
-            return cause
-        val = _validate(cfg, model, splits, device, epoch) if _val_due(tc, epoch) else {}
-        st.epoch, st.elapsed = epoch + 1, st.elapsed + time.perf_counter() - t0
-        if st.epoch in snap_at:
-            name = f"snapshot-{snap_at.index(st.epoch)}.pt"
-            save_weights(ck / name, model, st.epoch, to_dict(cfg))
-            st.snapshots.append(name)
-        if val and val["val_robust_error"] < st.best_val:
-            st.best_val, st.best_epoch = val["val_robust_error"], st.epoch
-            save_weights(ck / "best.pt", model, st.epoch, to_dict(cfg))
-        dyn = recorder.flush(st.epoch)
-        record = _metrics(cfg, st, epoch, eps_at, lr_at, loss, err, val, nb, loader.batch_size, t0)
-        for row in dyn:
-            append_jsonl(run_dir / "dynamics.jsonl", row)
-        append_jsonl(run_dir / "metrics.jsonl", record)
-        save_checkpoint(
-            ck / "latest.pt",
-            model=model,
-            optimizer=opt,
-            epoch=st.epoch,
-            gens=gens,
-            snapshots=st.snapshots,
-            config=to_dict(cfg),
-            extra=_extra(st),
-        )
-        log(_log_line(record, tc.epochs))
-        bar.update(1)
-    bar.close()
+
+
+def _train_epochs(s: Session, trainer: Trainer) -> str | None:
+    """Run the remaining epochs; returns a divergence cause, or None."""
+    epochs = s.cfg.train.epochs
+    bar = tqdm(total=epochs, initial=s.state.epoch, desc="training", unit="epoch", disable=None)
+    try:
+        for epoch in range(s.state.epoch, epochs):
+            cause = _epoch(s, trainer, epoch)
+            if cause:
+                return cause
+            bar.update(1)
+    finally:
+        bar.close()
     return None
 
 
-def train_one_epoch(
-    cfg,
-    model: nn.Module,
-    opt,
-    loader,
-    epoch: int,
-    nb: int,
-    eps_at,
-    lr_at,
-    gens,
-    recorder,
-    perf: Perf = CPU_PERF,
-):
+def _epoch(s: Session, trainer: Trainer, epoch: int) -> str | None:
+    """Train one epoch, then validate, save snapshots and the checkpoint, log the metrics.
+
+    Returns a divergence cause (nothing of the epoch is saved then), or None."""
+    cfg, st = s.cfg, s.state
+    t0 = time.perf_counter()
+    loss, err = train_one_epoch(trainer, epoch)
+    if not (math.isfinite(loss) and _weights_finite(s.model)):
+        cause = f"non-finite training loss or weights in epoch {epoch + 1}"
+        s.log(f"DIVERGED: {cause}; last good checkpoint: {s.checkpoints / 'latest.pt'}")
+        return cause
+    val = _validate(cfg, s.model, s.splits, s.device, epoch) if _val_due(cfg.train, epoch) else {}
+    st.epoch, st.elapsed = epoch + 1, st.elapsed + time.perf_counter() - t0
+    _save_weights_due(s, val)
+    dyn = trainer.recorder.flush(st.epoch) if trainer.recorder is not None else []
+    record = records.epoch_record(trainer, st, epoch, loss=loss, err=err, val=val, t0=t0)
+    for row in dyn:
+        append_jsonl(s.run_dir / "dynamics.jsonl", row)
+    append_jsonl(s.run_dir / "metrics.jsonl", record)
+    save_checkpoint(
+        s.checkpoints / "latest.pt",
+        model=s.model,
+        optimizer=s.opt,
+        epoch=st.epoch,
+        gens=s.gens,
+        snapshots=st.snapshots,
+        config=to_dict(cfg),
+        extra=records.checkpoint_extra(st),
+    )
+    s.log(records.log_line(record, cfg.train.epochs))
+    return None
+
+
+def _save_weights_due(s: Session, val: dict) -> None:
+    """The PAS snapshot when a period ends, and best.pt on a new best validation error."""
+    st, snap_at = s.state, snapshot_epochs(s.cfg)
+    if st.epoch in snap_at:
+        name = f"snapshot-{snap_at.index(st.epoch)}.pt"
+        save_weights(s.checkpoints / name, s.model, st.epoch, to_dict(s.cfg))
+        st.snapshots.append(name)
+    if val and val["val_robust_error"] < st.best_val:
+        st.best_val, st.best_epoch = val["val_robust_error"], st.epoch
+        save_weights(s.checkpoints / "best.pt", s.model, st.epoch, to_dict(s.cfg))
+
+
+def train_one_epoch(trainer: Trainer, epoch: int) -> tuple[float, float]:
     """One pass of PGD adversarial training; returns (mean loss, error %) on adversarial batches."""
-    tc = cfg.train
-    device = next(model.parameters()).device
+    t = trainer
+    nb, per_batch = t.batches, t.cfg.train.update == "batch"
+    device = next(t.net.parameters()).device
     loss_sum = torch.zeros((), device=device)
     err_sum = torch.zeros((), device=device)
     seen = 0
     bar = tqdm(
         total=nb, desc=f"epoch {epoch + 1}", leave=False, disable=None, unit="batch", position=1
     )
-    for b, (x, y) in enumerate(loader):
+    for b, (x, y) in enumerate(t.loader):
         if b >= nb:
             break
-        t = epoch + b / nb if tc.update == "batch" else float(epoch)
-        eps_t, lr_t = eps_at(t), lr_at(t)
-        for group in opt.param_groups:
+        time_t = epoch + b / nb if per_batch else float(epoch)
+        eps_t, lr_t = t.eps_at(time_t), t.lr_at(time_t)
+        for group in t.opt.param_groups:
             group["lr"] = lr_t
-        step_idx = epoch * nb + b
         loss, logits = train_step(
-            cfg, model, opt, x, y, eps_t, gens, perf=perf, recorder=recorder, step_idx=step_idx
+            t.cfg,
+            t.net,
+            t.opt,
+            x,
+            y,
+            eps_t,
+            gens=t.gens,
+            perf=t.perf,
+            recorder=t.recorder,
+            step_idx=epoch * nb + b,
         )
         loss_sum += loss * y.shape[0]
         err_sum += (logits.argmax(dim=1) != y).sum()
         seen += y.shape[0]
         bar.update(1)
     bar.close()
-    loss_total, err_total = torch.stack(
-        [loss_sum, err_sum.float()]
-    ).tolist()  # host sync, once per epoch
+    # one host sync per epoch
+    loss_total, err_total = torch.stack([loss_sum, err_sum.float()]).tolist()
     return loss_total / max(seen, 1), 100.0 * err_total / max(seen, 1)
 
 
 def train_step(
-    cfg,
+    cfg: RunConfig,
     model: nn.Module,
-    opt,
+    opt: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
     eps_t: float,
-    gens,
     *,
+    gens: Generators,
     perf: Perf = CPU_PERF,
-    recorder=None,
+    recorder: DynamicsRecorder | None = None,
     step_idx: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PGD at ε_t (skipped at ε_t = 0), then one optimizer step on the adversarial batch.
 
+    The attack is `cfg.attack` at budget ε_t, with its step from `AttackConfig.step(ε_t)`.
     Returns (mean loss, logits), detached; no host-device sync. The attack freezes the
     parameters, so its k iterations cost k × (forward + input gradient) and nothing more.
     """
@@ -289,9 +282,7 @@ def train_step(
     with perf.autocast(x.device):  # bf16 attack and update when perf.amp is on
         x_in = x
         if eps_t > 0:
-            # Reference semantics: step/ε constant while the schedule moves ε.
-            step = a.step_size * eps_t / a.eps if a.step_scaling == "relative" else a.step_size
-            eps, step = _scalar(eps_t, x, perf), _scalar(step, x, perf)
+            eps, step = _scalar(eps_t, x, perf), _scalar(a.step(eps_t), x, perf)
             x_in = pgd(
                 model,
                 x,
@@ -327,9 +318,7 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
     if a.eps <= 0:
         res = robust_evaluate(model, splits.val.x, splits.val.y, eps=0.0, device=device)
         return {"val_clean_error": res.clean_error, "val_robust_error": res.robust_error}
-    gen = torch.Generator().manual_seed(
-        cfg.train.seed * 7919 + epoch
-    )  # own stream: training RNG untouched
+    gen = torch.Generator().manual_seed(cfg.train.seed * 7919 + epoch)  # training RNG untouched
     x, y = splits.val.x, splits.val.y
     model.eval()
     wrong_clean = wrong_adv = 0
@@ -342,7 +331,7 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
             yb,
             Threat(norm=a.norm, eps=a.eps),
             steps=steps,
-            step_size=a.step_size,
+            step_size=a.step(),
             random_start=a.random_start,
             generator=gen,
         )
@@ -362,68 +351,10 @@ def _val_due(tc, epoch: int) -> bool:
     return tc.val_every > 0 and ((epoch + 1) % tc.val_every == 0 or epoch + 1 == tc.epochs)
 
 
-def _metrics(cfg, st: RunState, epoch, eps_at, lr_at, loss, err, val, nb, bs, t0) -> dict:
-    seconds = time.perf_counter() - t0
-    per_epoch = st.elapsed / max(st.epoch, 1)
-    periods = cfg.train.periods
-    return {
-        "epoch": st.epoch,
-        "period": period_index(periods, float(epoch)) if periods else 0,
-        "lr": lr_at(float(epoch)),
-        "eps": eps_at(float(epoch)),
-        "train_loss": loss,
-        "train_error": err,
-        **val,
-        "images_per_s": nb * bs / seconds if seconds > 0 else 0.0,
-        "epoch_s": seconds,
-        "elapsed_s": st.elapsed,
-        "eta_s": per_epoch * (cfg.train.epochs - st.epoch),
-    }
-
-
-def _log_line(r: dict, epochs: int) -> str:
-    val = ""
-    if "val_clean_error" in r:
-        val = f" | val clean {r['val_clean_error']:5.2f}% robust {r['val_robust_error']:5.2f}%"
-    return (
-        f"epoch {r['epoch']:>3}/{epochs} | lr {r['lr']:.2e} eps {r['eps']:.4f} | "
-        f"train loss {r['train_loss']:.4f} err {r['train_error']:5.2f}%{val} | "
-        f"{r['images_per_s']:.0f} img/s | elapsed {r['elapsed_s']:.0f}s ETA {r['eta_s']:.0f}s"
-    )
-
-
-def _theta0(cfg, run_dir: Path, model: nn.Module) -> list[torch.Tensor]:
-    if cfg.train.dynamics == "off":
+def _theta0(s: Session) -> list[torch.Tensor]:
+    """θ0 from init.pt, for the ‖θ − θ0‖ dynamics (nothing when dynamics are off)."""
+    if s.cfg.train.dynamics == "off":
         return []
-    obj = load_file(
-        checkpoint_dir(run_dir) / "init.pt", map_location=next(model.parameters()).device
-    )
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    obj = load_file(s.checkpoints / "init.pt", map_location=next(s.model.parameters()).device)
+    names = [n for n, p in s.model.named_parameters() if p.requires_grad]
     return [obj["model"][n] for n in names]
-
-
-def _truncate_logs(run_dir: Path, epoch: int) -> None:
-    """Drop log lines past the checkpoint so a resumed run logs every epoch exactly once."""
-    for name in ("metrics.jsonl", "dynamics.jsonl"):
-        path = run_dir / name
-        if path.exists():
-            keep = [r for r in read_jsonl(path) if r["epoch"] <= epoch]
-            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
-
-
-def _extra(st: RunState) -> dict:
-    return {"best_val": st.best_val, "best_epoch": st.best_epoch, "elapsed": st.elapsed}
-
-
-def _state_info(st: RunState) -> dict:
-    return {
-        "epochs_completed": st.epoch,
-        "best_epoch": st.best_epoch,
-        "best_val_robust_error": st.best_val if math.isfinite(st.best_val) else None,
-        "train_seconds": st.elapsed,
-    }
-
-
-def _write_summary(run_dir: Path, summary: dict) -> dict:
-    atomic_write_json(run_dir / "summary.json", summary)
-    return summary

@@ -17,6 +17,7 @@ space uses every product for all k pairs at once; the benchmark in
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -57,6 +58,38 @@ def _check_args(n: int, k: int, m: int, max_iter: int, tol: float, which: str) -
         raise UserError(f"max_iter ({max_iter}) must be >= ncv ({m}); raise max_iter")
 
 
+@dataclass
+class _Krylov:
+    """The Lanczos basis V (rows), the projected matrix T = VᵀHV, and the counters."""
+
+    V: torch.Tensor
+    T: torch.Tensor
+    products: int = 0
+    restarts: int = 0
+    anorm: float = 0.0  # largest ‖Hv‖ seen, a lower bound on ‖H‖
+
+    @classmethod
+    def start(cls, op: LinearOperator, m: int, generator) -> _Krylov:
+        """Room for m+1 basis vectors, the first a random unit vector."""
+        n = op.dim
+        V = torch.zeros(m + 1, n, dtype=op.dtype, device=op.device)
+        T = torch.zeros(m, m, dtype=torch.float64)  # projected matrix, small: on the host
+        V[0] = random_start(n, op.dtype, op.device, generator)
+        return cls(V, T)
+
+
+@dataclass(frozen=True)
+class _Ritz:
+    """Ritz values/vectors of T (in the basis), the wanted ones first, and their test."""
+
+    theta: torch.Tensor
+    S: torch.Tensor
+    order: torch.Tensor
+    top: torch.Tensor
+    estimates: torch.Tensor
+    converged: torch.Tensor
+
+
 def lanczos(
     op: LinearOperator,
     k: int = 20,
@@ -85,73 +118,102 @@ def lanczos(
     _check_args(n, k, m, max_iter, tol, which)
     eps = torch.finfo(op.dtype).eps
     start = time.perf_counter()
-    V = torch.zeros(m + 1, n, dtype=op.dtype, device=op.device)
-    T = torch.zeros(m, m, dtype=torch.float64)  # projected matrix, small: kept on the host
-    V[0] = random_start(n, op.dtype, op.device, generator)
-    j0, products, restarts, anorm = 0, 0, 0, 0.0
+    kry = _Krylov.start(op, m, generator)
     bar = tqdm(total=max_iter, desc="lanczos", unit="hvp", disable=not progress, leave=False)
-    done = False
+    j0, done = 0, False
     while not done:
         for j in range(j0, m):
-            w = op.matvec(V[j])
-            products += 1
+            beta, mm = _extend(op, kry, j, generator), j + 1
             bar.update(1)
-            anorm = max(anorm, float(w.norm()))  # host sync once per product (cheap)
-            h = orthogonalize_(V[: j + 1], w).to("cpu", torch.float64)
-            T[: j + 1, j] = h
-            T[j, : j + 1] = h
-            beta, mm = float(w.norm()), j + 1
-            if beta <= 100 * eps * anorm:  # relative to ‖H‖ (≥ every ‖Hv‖ seen)
-                beta = 0.0  # invariant subspace: continue from a fresh orthogonal direction
-                V[j + 1] = _fresh_direction(V[: j + 1], n, op, generator)
-            else:
-                V[j + 1] = w / beta
             if mm <= k and mm < n:
                 continue  # too few Ritz pairs yet (only in the first cycle)
-            # Rayleigh–Ritz after every product: an m×m eigh is negligible next to an HVP,
-            # and stopping at the first step where all k pairs pass saves products.
-            theta, S = torch.linalg.eigh(T[:mm, :mm])
-            order = _priority(theta, which)
-            top = order[:k]
-            estimates = (beta * S[mm - 1, top]).abs()
-            floor = eps**0.5 * float(theta.abs().max())
-            converged = estimates <= tol * theta[top].abs().clamp_min(floor)
-            done = bool(converged.all()) or products >= max_iter or mm == n
+            ritz = _rayleigh_ritz(kry.T[:mm, :mm], beta, k, which=which, tol=tol, eps=eps)
+            done = bool(ritz.converged.all()) or kry.products >= max_iter or mm == n
             if done:
                 break
-        if done:
-            break
-        # Thick restart: keep the p most wanted Ritz vectors + the residual direction v_m.
-        p = min(mm - 1, k + (mm - k) // 2)
-        keep = order[:p]
-        S_keep = S[:, keep].to(device=op.device, dtype=op.dtype)
-        V[:p] = S_keep.T @ V[:mm]
-        V[p] = V[mm]
-        T.zero_()
-        T[:p, :p] = torch.diag(theta[keep])
-        T[:p, p] = T[p, :p] = beta * S[mm - 1, keep]
-        j0, restarts = p, restarts + 1
+        if not done:
+            j0 = _thick_restart(kry, ritz, beta, k, mm)
     bar.close()
-    values = theta[top]
-    vectors = S[:, top].T.to(device=op.device, dtype=op.dtype) @ V[:mm]
-    vectors /= vectors.norm(dim=1, keepdim=True)
-    canonical_signs_(vectors)
-    residuals, extra = measure_residuals(op, values, vectors) if measure else (estimates.clone(), 0)
-    values, vectors, residuals, converged = sort_descending(values, vectors, residuals, converged)
+    (values, vectors, residuals, converged), extra = _pairs(op, kry.V[:mm], ritz, measure)
     return EigenResult(
         method="lanczos",
         eigenvalues=values,
         eigenvectors=vectors,
         residuals=residuals,
         converged=converged,
-        num_hvps=products,
+        num_hvps=kry.products,
         residual_hvps=extra,
-        iterations=products,
-        restarts=restarts,
+        iterations=kry.products,
+        restarts=kry.restarts,
         wall_time_s=time.perf_counter() - start,
         tol=tol,
         residual_kind="measured" if measure else "estimate",
     )
+
+
+def _extend(op: LinearOperator, kry: _Krylov, j: int, generator) -> float:
+    """One Lanczos step: V[j+1] from H·V[j] orthogonalised against the whole basis, the
+    coefficients into T; returns β = ‖w‖ (0 at an invariant subspace)."""
+    w = op.matvec(kry.V[j])
+    kry.products += 1
+    kry.anorm = max(kry.anorm, float(w.norm()))  # host sync once per product (cheap)
+    h = orthogonalize_(kry.V[: j + 1], w).to("cpu", torch.float64)
+    kry.T[: j + 1, j] = h
+    kry.T[j, : j + 1] = h
+    beta = float(w.norm())
+    if beta <= 100 * torch.finfo(op.dtype).eps * kry.anorm:  # relative to ‖H‖
+        # invariant subspace: continue from a fresh orthogonal direction
+        kry.V[j + 1] = _fresh_direction(kry.V[: j + 1], op.dim, op, generator)
+        return 0.0
+    kry.V[j + 1] = w / beta
+    return beta
+
+
+def _rayleigh_ritz(
+    T: torch.Tensor, beta: float, k: int, *, which: str, tol: float, eps: float
+) -> _Ritz:
+    """Ritz pairs of the projected matrix and the residual test of the k most wanted
+    (`eps`: the operator's machine epsilon). Done after every product: an m×m eigh is
+    negligible next to an HVP, and stopping at the first step where all k pairs pass
+    saves products."""
+    mm = T.shape[0]
+    theta, S = torch.linalg.eigh(T)
+    order = _priority(theta, which)
+    top = order[:k]
+    estimates = (beta * S[mm - 1, top]).abs()
+    floor = eps**0.5 * float(theta.abs().max())
+    converged = estimates <= tol * theta[top].abs().clamp_min(floor)
+    return _Ritz(theta, S, order, top, estimates, converged)
+
+
+def _thick_restart(kry: _Krylov, ritz: _Ritz, beta: float, k: int, mm: int) -> int:
+    """Keep the p most wanted Ritz vectors + the residual direction v_m; returns p."""
+    p = min(mm - 1, k + (mm - k) // 2)
+    keep = ritz.order[:p]
+    V, T = kry.V, kry.T
+    S_keep = ritz.S[:, keep].to(device=V.device, dtype=V.dtype)
+    V[:p] = S_keep.T @ V[:mm]
+    V[p] = V[mm]
+    T.zero_()
+    T[:p, :p] = torch.diag(ritz.theta[keep])
+    T[:p, p] = T[p, :p] = beta * ritz.S[mm - 1, keep]
+    kry.restarts += 1
+    return p
+
+
+def _pairs(op: LinearOperator, V: torch.Tensor, ritz: _Ritz, measure: bool) -> tuple:
+    """The wanted Ritz pairs as unit, sign-fixed eigenvectors with their residuals (one
+    extra product each when `measure`), sorted by descending eigenvalue; and the number
+    of extra products."""
+    values = ritz.theta[ritz.top]
+    vectors = ritz.S[:, ritz.top].T.to(device=op.device, dtype=op.dtype) @ V
+    vectors /= vectors.norm(dim=1, keepdim=True)
+    canonical_signs_(vectors)
+    if measure:
+        residuals, extra = measure_residuals(op, values, vectors)
+    else:
+        residuals, extra = ritz.estimates.clone(), 0
+    return sort_descending(values, vectors, residuals, ritz.converged), extra
 
 
 def _fresh_direction(

@@ -60,25 +60,9 @@ def power_iteration(
     products = 0
     bar = tqdm(total=k, desc="power iteration", unit="pair", disable=not progress, leave=False)
     for i in range(k):
-        v = random_start(n, op.dtype, op.device, generator)
-        previous = None
-        for _ in range(max_iter):
-            orthogonalize_(found[:i], v)
-            v /= v.norm()
-            hv = op.matvec(v)
-            products += 1
-            estimate = float(v @ hv)  # host sync once per product
-            done = previous is not None and abs(estimate - previous) / (abs(previous) + 1e-6) < tol
-            previous = estimate
-            if done:
-                converged[i] = True
-                break
-            v, last = hv.clone(), v  # `last` is the vector the estimate belongs to
-        else:
-            v = last
-        found[i] = v
-        values[i] = previous
-        residuals[i] = float((hv - previous * v).norm())
+        pair = _one_pair(op, found[:i], max_iter=max_iter, tol=tol, generator=generator)
+        found[i], values[i], residuals[i], converged[i] = pair[:4]
+        products += pair[4]
         bar.update(1)
     bar.close()
     canonical_signs_(found)
@@ -97,3 +81,32 @@ def power_iteration(
         tol=tol,
         residual_kind="exact",
     )
+
+
+def _one_pair(
+    op: LinearOperator,
+    found: torch.Tensor,
+    *,
+    max_iter: int,
+    tol: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, float, float, bool, int]:
+    """The next eigenpair in the orthogonal complement of the rows of `found`:
+    (v, λ, ‖Hv − λv‖, converged, products)."""
+    v = random_start(op.dim, op.dtype, op.device, generator)
+    previous, converged, products = None, False, 0
+    for _ in range(max_iter):
+        orthogonalize_(found, v)
+        v /= v.norm()
+        hv = op.matvec(v)
+        products += 1
+        estimate = float(v @ hv)  # host sync once per product
+        done = previous is not None and abs(estimate - previous) / (abs(previous) + 1e-6) < tol
+        previous = estimate
+        if done:
+            converged = True
+            break
+        v, last = hv.clone(), v  # `last` is the vector the estimate belongs to
+    else:
+        v = last
+    return v, previous, float((hv - previous * v).norm()), converged, products

@@ -4,25 +4,25 @@ inner max, the zero model, Proposition 1's version space, Theorem 1's collapse, 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 
 from advland.analysis.theory import multiclass as mc
 from advland.analysis.theory.common import as_float, check_generator, check_record, nondecreasing
-
-if TYPE_CHECKING:
-    from advland.analysis.theory.checks import TheoryConfig
+from advland.analysis.theory.config import Theorem1Settings, TheoryConfig
+from advland.analysis.theory.result import Check
 
 
 # ---------------------------------------------------------------- multi-class linear models
-def check_multiclass(cfg: TheoryConfig, dev: torch.device) -> tuple[list[dict], dict, dict]:
+def check_multiclass(cfg: TheoryConfig, dev: torch.device) -> tuple[list[Check], dict, dict]:
+    """The five multi-class checks, the collapse figure's data and the version-space data."""
     g = check_generator(cfg, 3)
-    K, logK = cfg.mc_classes, math.log(cfg.mc_classes)
-    x, y = mc.cluster_data(cfg.mc_per_class, K, cfg.mc_dim, cfg.mc_radius, cfg.mc_noise, g)
+    s = cfg.multiclass
+    K, logK = s.classes, math.log(s.classes)
+    x, y = mc.cluster_data(s.per_class, K, s.dim, s.radius, s.noise, g)
     x, y = x.to(dev), y.to(dev)
-    grid = list(cfg.mc_eps_grid)
-    checks = [_check_exact_vs_bounds(x, y, K, g, cfg.mc_pgd_restarts)]
+    grid = list(s.eps_grid)
+    checks = [_check_exact_vs_bounds(x, y, K, g, s.pgd_restarts)]
     zero = mc.exact_linf_adversarial(x, y, x.new_zeros(len(grid), x.shape[1], K), grid)[0]
     checks.append(
         check_record(
@@ -33,53 +33,53 @@ def check_multiclass(cfg: TheoryConfig, dev: torch.device) -> tuple[list[dict], 
             eps=grid,
         )
     )
-    vs_check, vs_data = _check_version_space(x, y, K, grid, cfg, g)
+    vs_check, vs_data = _check_version_space(x, y, K, grid, cfg.proposition1.samples, g)
     checks.append(vs_check)
-    res = mc.train_linear_adversarial(x, y, K, grid, steps=cfg.mc_steps, lr=cfg.mc_lr, generator=g)
-    eps_star = mc.exact_collapse_threshold(x, y, K)
-    collapsed = (
-        (res.centered_norm <= cfg.collapse_norm_tol)
-        & ((res.loss - logK).abs() <= cfg.collapse_loss_tol)
-    ).tolist()
-    above = [
-        c for e, c in zip(grid, collapsed, strict=True) if e >= eps_star * (1 + cfg.collapse_band)
-    ]
-    below = [
-        c for e, c in zip(grid, collapsed, strict=True) if e <= eps_star * (1 - cfg.collapse_band)
-    ]
-    empirical = next((e for j, e in enumerate(grid) if all(collapsed[j:])), None)
-    checks.append(
-        check_record(
-            "multiclass_collapse_theorem1",
-            "Theorem 1: beyond a finite budget the optimum of the l_inf adversarial loss is the "
-            "constant classifier (centered ||W|| -> 0, loss -> log K); below it training succeeds",
-            bool(above) and bool(below) and all(above) and not any(below),
-            eps=grid,
-            centered_norm=res.centered_norm.tolist(),
-            loss=res.loss.tolist(),
-            log_K=logK,
-            robust_accuracy=res.robust_accuracy.tolist(),
-            collapsed=collapsed,
-            exact_threshold_eps_star=eps_star,
-            empirical_threshold=empirical,
-            judged_band=[eps_star * (1 - cfg.collapse_band), eps_star * (1 + cfg.collapse_band)],
-        )
-    )
+    res = mc.train_linear_adversarial(x, y, K, grid, steps=s.steps, lr=s.lr, generator=g)
+    collapse_check, collapse_data = _check_collapse(x, y, res, grid, cfg.theorem1)
+    checks.append(collapse_check)
     bar_check, bar = _check_eps_bar(x, y, res.W, grid, g)
     checks.append(bar_check)
-    collapse_data = {
+    return checks, {**collapse_data, **bar}, vs_data
+
+
+def _check_collapse(x, y, res, grid: list[float], tol: Theorem1Settings) -> tuple[Check, dict]:
+    K = res.W.shape[-1]
+    logK = math.log(K)
+    eps_star = mc.exact_collapse_threshold(x, y, K)
+    collapsed = (
+        (res.centered_norm <= tol.norm_tol) & ((res.loss - logK).abs() <= tol.loss_tol)
+    ).tolist()
+    above = [c for e, c in zip(grid, collapsed, strict=True) if e >= eps_star * (1 + tol.band)]
+    below = [c for e, c in zip(grid, collapsed, strict=True) if e <= eps_star * (1 - tol.band)]
+    empirical = next((e for j, e in enumerate(grid) if all(collapsed[j:])), None)
+    check = check_record(
+        "multiclass_collapse_theorem1",
+        "Theorem 1: beyond a finite budget the optimum of the l_inf adversarial loss is the "
+        "constant classifier (centered ||W|| -> 0, loss -> log K); below it training succeeds",
+        bool(above) and bool(below) and all(above) and not any(below),
+        eps=grid,
+        centered_norm=res.centered_norm.tolist(),
+        loss=res.loss.tolist(),
+        log_K=logK,
+        robust_accuracy=res.robust_accuracy.tolist(),
+        collapsed=collapsed,
+        exact_threshold_eps_star=eps_star,
+        empirical_threshold=empirical,
+        judged_band=[eps_star * (1 - tol.band), eps_star * (1 + tol.band)],
+    )
+    data = {
         "eps": grid,
         "centered_norm": res.centered_norm.tolist(),
         "loss": res.loss.tolist(),
         "log_K": logK,
         "eps_star": eps_star,
         "empirical_threshold": empirical,
-        **bar,
     }
-    return checks, collapse_data, vs_data
+    return check, data
 
 
-def _check_exact_vs_bounds(x, y, K, g, restarts) -> dict:
+def _check_exact_vs_bounds(x, y, K, g, restarts) -> Check:
     W = torch.randn(x.shape[1], K, generator=g, dtype=x.dtype).to(x.device)
     eps = 0.5
     exact, _ = mc.exact_linf_adversarial(x, y, W, eps)
@@ -109,8 +109,8 @@ def _check_exact_vs_bounds(x, y, K, g, restarts) -> dict:
     )
 
 
-def _check_version_space(x, y, K, grid, cfg, g) -> tuple[dict, dict]:
-    S = torch.randn(cfg.vs_samples, x.shape[1], K, generator=g, dtype=x.dtype).to(x.device)
+def _check_version_space(x, y, K, grid, samples: int, g) -> tuple[Check, dict]:
+    S = torch.randn(samples, x.shape[1], K, generator=g, dtype=x.dtype).to(x.device)
     per_point, dataset, nested = mc.version_space_fractions(x, y, S, grid)
     data = {
         "eps": grid,
@@ -122,13 +122,13 @@ def _check_version_space(x, y, K, grid, cfg, g) -> tuple[dict, dict]:
         "Proposition 1: V_eps2 subset of V_eps1 for eps1 <= eps2 (membership closed form); the "
         "fraction of sampled W in V_eps decreases with eps",
         nested and nondecreasing(-per_point) and nondecreasing(-dataset),
-        samples=cfg.vs_samples,
+        samples=samples,
         nested=nested,
         **data,
     ), data
 
 
-def _check_eps_bar(x, y, W_trained, grid, g) -> tuple[dict, dict]:
+def _check_eps_bar(x, y, W_trained, grid, g) -> tuple[Check, dict]:
     K = W_trained.shape[-1]
     Ws = torch.cat(
         [W_trained, torch.randn(20, *W_trained.shape[1:], generator=g, dtype=x.dtype).to(x.device)]

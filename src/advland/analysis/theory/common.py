@@ -3,17 +3,15 @@ monotonicity test several claims reduce to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-if TYPE_CHECKING:
-    from advland.analysis.theory.checks import TheoryConfig
+from advland.analysis.theory.config import TheoryConfig
+from advland.analysis.theory.result import Check
 
 
-def check_record(name: str, claim: str, passed: bool, **measured) -> dict:
+def check_record(name: str, claim: str, passed: bool, **measured) -> Check:
     """One entry of `theory.json`: the check's name, the paper's claim, the numbers, passed."""
-    return {"name": name, "claim": claim, "measured": measured, "passed": bool(passed)}
+    return Check(name=name, claim=claim, measured=measured, passed=bool(passed))
 
 
 def check_generator(cfg: TheoryConfig, k: int) -> torch.Generator:

@@ -26,6 +26,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from advland.errors import UserError
 
@@ -126,45 +127,31 @@ def adversarial_loss(
     return adversarial_loss_per_example(x, y, w, eps, p, b).mean()
 
 
-def _margin_jacobian(x, y, w, eps, p, with_bias):
+def _margin_terms(x, y, w, eps, p, b, *, with_bias):
+    # the margins z of eq. 6 and their Jacobian
     # dz_i/d(w[, b]) = -y_i [x_i, 1] + eps [grad||w||_q, 0]
+    z = adversarial_margin(x, y, w, eps, p, b)
     q = dual_exponent(p)
     yx = y.to(x.dtype).unsqueeze(-1) * x
     jac = -yx + eps * norm_q_grad(w, q)
     if with_bias:
         jac = torch.cat([jac, -y.to(x.dtype).unsqueeze(-1)], dim=-1)
-    return jac
+    return z, jac
 
 
 def adversarial_loss_grad(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor,
-    eps: float,
-    p: float,
-    b: float = 0.0,
-    *,
-    with_bias: bool = False,
-) -> torch.Tensor:
+    x: Tensor, y: Tensor, w: Tensor, eps: float, p: float, b: float = 0, *, with_bias: bool = False
+) -> Tensor:
     """Closed-form (sub)gradient of eq. 6 w.r.t. w, or w.r.t. [w, b] when `with_bias`."""
-    z = adversarial_margin(x, y, w, eps, p, b)
-    jac = _margin_jacobian(x, y, w, eps, p, with_bias)
+    z, jac = _margin_terms(x, y, w, eps, p, b, with_bias=with_bias)
     return (torch.sigmoid(z).unsqueeze(-1) * jac).mean(dim=0)
 
 
 def adversarial_loss_hessian(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor,
-    eps: float,
-    p: float,
-    b: float = 0.0,
-    *,
-    with_bias: bool = False,
-) -> torch.Tensor:
+    x: Tensor, y: Tensor, w: Tensor, eps: float, p: float, b: float = 0, *, with_bias: bool = False
+) -> Tensor:
     """Closed-form Hessian of eq. 6: mean sigma'(z) dz dz^T + sigma(z) eps Hess||w||_q."""
-    z = adversarial_margin(x, y, w, eps, p, b)
-    jac = _margin_jacobian(x, y, w, eps, p, with_bias)
+    z, jac = _margin_terms(x, y, w, eps, p, b, with_bias=with_bias)
     s = torch.sigmoid(z)
     curv = s * torch.sigmoid(-z)  # sigma'(z) without cancellation
     hess = (jac * curv.unsqueeze(-1)).T @ jac / x.shape[0]
@@ -211,6 +198,7 @@ def pgd_input_attack(
     eps: float,
     p: float,
     b: float = 0.0,
+    *,
     steps: int = 50,
 ) -> torch.Tensor:
     """Numerical attack on the input (p = inf: sign steps + clamp; p = 2: normalised steps +
