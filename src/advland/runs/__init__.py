@@ -1,0 +1,1 @@
+"""Run directories: their layout, verified checkpoints, and loading a trained run."""
