@@ -17,6 +17,7 @@ INF = math.inf
 
 # ---------------------------------------------------------------- binary logistic regression
 def check_logistic(cfg: TheoryConfig, dev: torch.device) -> list[Check]:
+    """Eq. 6 for every p: against brute force on the sphere, autograd, and PGD on the input."""
     g = check_generator(cfg, 1)
     s = cfg.logistic
     x = torch.randn(s.n, 2, generator=g, dtype=torch.float64).to(dev)
@@ -81,6 +82,7 @@ def _autograd_errors(x, y, w, eps: float, p: float, b: float) -> tuple[float, fl
 
 # ---------------------------------------------------------------- Theorem 3
 def check_theorem3(cfg: TheoryConfig, dev: torch.device) -> tuple[list[Check], dict]:
+    """Theorem 3's check and the data of its eigenvalue figure."""
     g = check_generator(cfg, 2)
     s = cfg.theorem3
     x, y, w = lg.separable_binary_data(s.n, s.dim, s.eps_hat, INF, g)
