@@ -181,9 +181,13 @@ def test_more_restarts_never_help_the_model(norm, attack):
 def bn_net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.3),
-        nn.Flatten(), nn.Linear(16, 5),
-    ).double()  # fmt: skip
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+    ).double()
 
 
 @pytest.mark.parametrize("name", list(RUNNERS))
@@ -253,9 +257,14 @@ def test_tensor_budgets_match_floats_and_no_grad_callers_work():
     a = pgd(model, x, y, Threat("linf", 0.1), steps=3, step_size=0.03, generator=gen())
     with torch.no_grad():
         b = pgd(
-            model, x, y, Threat("linf", torch.tensor(0.1, dtype=torch.float64)),
-            steps=3, step_size=torch.tensor(0.03, dtype=torch.float64), generator=gen(),
-        )  # fmt: skip
+            model,
+            x,
+            y,
+            Threat("linf", torch.tensor(0.1, dtype=torch.float64)),
+            steps=3,
+            step_size=torch.tensor(0.03, dtype=torch.float64),
+            generator=gen(),
+        )
     torch.testing.assert_close(a, b, rtol=0, atol=1e-15)
 
 

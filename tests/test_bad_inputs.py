@@ -41,7 +41,8 @@ SAFE = [*(f"--set={s}" for s in [*TINY, "train.epochs=1", "device=cpu"]), "--out
 # (id, argv with {d} = fixture folder, {run} / {wide} / {broken} / {tampered} / {torn} = run
 #  folders, {hess} / {surf} / {curve} = analysis folders holding a damaged partial result,
 #  {out} = this case's output target; needle that the error line must contain; what must
-#  not change: "out" (the {out} path must not exist) or a folder key (must be unchanged))
+#  not change: "out" (the {out} path must not exist) or a folder key (must be unchanged)).
+# One case per row: the formatter is off for this table only.
 CASES: list[tuple[str, list[str], str, str]] = [
     # --- config values via --set (train --dry-run validates exactly like train)
     ("misspelled-section", [*QS, "--set", "atack.eps=0.1"], "did you mean 'attack'", "out"),
@@ -166,11 +167,19 @@ def _write_files(d: Path) -> None:
         d / "shape.npz", x_train=imgs(20), y_train=labels(20), x_test=imgs(4, 32), y_test=labels(4)
     )
     np.savez(
-        d / "oneclass.npz", x_train=imgs(20), y_train=labels(20, 1), x_test=imgs(4), y_test=labels(4, 1)
-    )  # fmt: skip
+        d / "oneclass.npz",
+        x_train=imgs(20),
+        y_train=labels(20, 1),
+        x_test=imgs(4),
+        y_test=labels(4, 1),
+    )
     np.savez(
-        d / "unseen.npz", x_train=imgs(20), y_train=labels(20), x_test=imgs(4), y_test=labels(4) + 10
-    )  # fmt: skip
+        d / "unseen.npz",
+        x_train=imgs(20),
+        y_train=labels(20),
+        x_test=imgs(4),
+        y_test=labels(4) + 10,
+    )
     from advland.data.idx import encode_idx
 
     for name, keep in (("idx-trunc", 4), ("idx-missing", 3)):
