@@ -1,9 +1,9 @@
 """Old module paths kept importable for one release, with a DeprecationWarning.
 
 `MOVED` maps each old module path to the module's place in the layers
-(docs/architecture.md). `install()` puts a finder on `sys.meta_path` that answers an import of an old path with
-the module at its new path, so `import advland.analysis.spectrum` still works but says
-where the module lives now.
+(docs/architecture.md). `install()` puts a finder on `sys.meta_path` that answers an
+import of an old path with the module at its new path, so `import advland.analysis.spectrum`
+still works but says where the module lives now.
 """
 
 from __future__ import annotations
