@@ -428,6 +428,45 @@ def test_old_module_path_imports_with_a_warning(old, fresh_import):
     assert module is importlib.import_module(new)
 
 
+def moved_attributes(src: Path) -> list[tuple[str, str, str]]:
+    """(module, name, new module) for every name a module's `__getattr__` resolves through
+    `_compat.moved_attribute(__name__, {name: new module, ...}, name)`; the table may be
+    written inline or as a module-level constant."""
+    found = []
+    for module, path in find_modules(src).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            is_call = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            if not is_call or node.func.id != "moved_attribute" or len(node.args) < 2:
+                continue
+            table = node.args[1]
+            if isinstance(table, ast.Name):
+                table = constants[table.id]
+            found += [(module, name, new) for name, new in ast.literal_eval(table).items()]
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "new"), moved_attributes(SRC), ids=lambda v: v.rsplit(".", 1)[-1]
+)
+def test_moved_attribute_resolves_with_a_warning(module, name, new):
+    with pytest.warns(DeprecationWarning, match=re.escape(f"{module}.{name} has moved")):
+        value = getattr(importlib.import_module(module), name)
+    assert value is getattr(importlib.import_module(new), name)
+
+
+def test_moved_attributes_are_found():
+    found = {(module, name) for module, name, _ in moved_attributes(SRC)}
+    assert ("advland.training", "evaluate") in found
+
+
 def test_training_evaluate_is_the_function_with_a_warning():
     with pytest.warns(DeprecationWarning, match="advland.evaluation.run.evaluate"):
         from advland.training import evaluate
