@@ -30,8 +30,13 @@ def epoch_seconds(cfg, splits, mode: str) -> float:
     model = build_run_model(cfg, splits, torch.device("cpu"))
     opt = build_optimizer(model, cfg)
     gens = Generators.seeded(0)
-    loader = DeviceLoader(splits.train, cfg.train.batch_size, device=torch.device("cpu"),
-                          shuffle=True, generator=gens.data)  # fmt: skip
+    loader = DeviceLoader(
+        splits.train,
+        cfg.train.batch_size,
+        device=torch.device("cpu"),
+        shuffle=True,
+        generator=gens.data,
+    )
     nb = len(loader)
     theta0 = [p.detach().clone() for p in model.parameters()]
     rec = DynamicsRecorder(model, theta0, mode, 0, nb)
@@ -45,9 +50,15 @@ def epoch_seconds(cfg, splits, mode: str) -> float:
 def run(quick: bool = False, repeats: int | None = None) -> dict:
     repeats = repeats or (3 if quick else 5)
     width = 4 if quick else 16
-    cfg = build_config("configs/quickstart.yaml", [
-        f"model.width={width}", "data.train_limit=1024", "data.val_size=0", "train.val_every=0",
-    ])  # fmt: skip
+    cfg = build_config(
+        "configs/quickstart.yaml",
+        [
+            f"model.width={width}",
+            "data.train_limit=1024",
+            "data.val_size=0",
+            "train.val_every=0",
+        ],
+    )
     splits = load_splits(cfg.data)
     times = {"off": [], "all": []}
     for _ in range(repeats):
@@ -55,9 +66,14 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
             times[mode].append(epoch_seconds(cfg, splits, mode))
     med = {m: statistics.median(v) for m, v in times.items()}
     return {
-        "benchmark": "dynamics", "config": to_dict(cfg), "width": width, "repeats": repeats,
-        "machine": machine(), "times": times, "overhead": med["all"] / med["off"] - 1,
-    }  # fmt: skip
+        "benchmark": "dynamics",
+        "config": to_dict(cfg),
+        "width": width,
+        "repeats": repeats,
+        "machine": machine(),
+        "times": times,
+        "overhead": med["all"] / med["off"] - 1,
+    }
 
 
 def report(result: dict) -> str:

@@ -141,8 +141,12 @@ def pyhessian_row(pyh, model, op, ref: torch.Tensor, seed: int, max_iter: int, t
 
         def solve():
             warnings.filterwarnings("ignore", message=".*create_graph=True.*reference cycle")
-            h = pyh.hessian(model, torch.nn.CrossEntropyLoss(), data=(op.inputs, op.targets),
-                            cuda=op.device.type == "cuda")  # fmt: skip
+            h = pyh.hessian(
+                model,
+                torch.nn.CrossEntropyLoss(),
+                data=(op.inputs, op.targets),
+                cuda=op.device.type == "cuda",
+            )
             return h.eigenvalues(maxIter=max_iter, tol=tol, top_n=K)[0]
 
         with warnings.catch_warnings():
@@ -153,10 +157,14 @@ def pyhessian_row(pyh, model, op, ref: torch.Tensor, seed: int, max_iter: int, t
             p.grad = None  # pyhessian leaves gradients holding a graph
     values = torch.tensor(sorted(values, reverse=True), dtype=torch.float64)
     return {
-        "method": f"pyhessian power maxIter={max_iter} tol={tol:g}", "hvps": count["hvps"],
-        "solver_hvps": count["hvps"], "seconds": wall, "cpu_seconds": cpu,
-        **accuracy(values, ref), "converged": None,
-    }  # fmt: skip
+        "method": f"pyhessian power maxIter={max_iter} tol={tol:g}",
+        "hvps": count["hvps"],
+        "solver_hvps": count["hvps"],
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        **accuracy(values, ref),
+        "converged": None,
+    }
 
 
 def time_hvp_vs_grad(model, x: torch.Tensor, y: torch.Tensor, reps: int) -> dict:
@@ -210,50 +218,84 @@ def run(quick: bool = False, seed: int = 0) -> dict:
     threat = Threat(norm="linf", eps=eps)
 
     def attack(m, xb, yb):
-        return pgd(m, xb, yb, threat, steps=pgd_steps, step_size=2.5 * eps / pgd_steps,
-                   generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        return pgd(
+            m,
+            xb,
+            yb,
+            threat,
+            steps=pgd_steps,
+            step_size=2.5 * eps / pgd_steps,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     op = HessianOperator.at_adversarial(model, x[:subset], y[:subset], attack, batch_size=subset)
-    setup = (f"LeNet w={width}: {op.dim} params, {subset} examples, PGD-{pgd_steps} eps={eps}, "
-             f"adv. train loss {final_loss:.3f}, adversarial loss {op.loss():.3f}, "
-             f"{torch.get_num_threads()} threads")  # fmt: skip
+    setup = (
+        f"LeNet w={width}: {op.dim} params, {subset} examples, PGD-{pgd_steps} eps={eps}, "
+        f"adv. train loss {final_loss:.3f}, adversarial loss {op.loss():.3f}, "
+        f"{torch.get_num_threads()} threads"
+    )
     ref = reference(copy.deepcopy(model).double(), op.inputs, op.targets, g)
     op.matvec(random_start(op.dim, op.dtype, op.device, g))  # warm-up (forward-mode AD setup)
     rows = [
-        row("lanczos LA tol=1e-3 (by value)", lambda: lanczos(op, K, tol=1e-3, generator=g),
-            ref["LA"]),
-        row("lanczos LM tol=1e-3 (magnitude)",
-            lambda: lanczos(op, K, tol=1e-3, which="LM", generator=g), ref["LM"]),
-    ]  # fmt: skip
+        row(
+            "lanczos LA tol=1e-3 (by value)",
+            lambda: lanczos(op, K, tol=1e-3, generator=g),
+            ref["LA"],
+        ),
+        row(
+            "lanczos LM tol=1e-3 (magnitude)",
+            lambda: lanczos(op, K, tol=1e-3, which="LM", generator=g),
+            ref["LM"],
+        ),
+    ]
     settings = POWER_SETTINGS[:QUICK_SETTINGS] if quick else POWER_SETTINGS
     budget = CAP * rows[1]["hvps"]
     # Power iteration converges to the largest MAGNITUDES: scored against the LM reference.
     contenders = {
-        "power": escalate(lambda it, tol: row(f"power max_iter={it} tol={tol:g}", partial(
-            power_iteration, op, K, max_iter=it, tol=tol, generator=g), ref["LM"]),
-            settings, budget),
-    }  # fmt: skip
+        "power": escalate(
+            lambda it, tol: row(
+                f"power max_iter={it} tol={tol:g}",
+                partial(power_iteration, op, K, max_iter=it, tol=tol, generator=g),
+                ref["LM"],
+            ),
+            settings,
+            budget,
+        ),
+    }
     pyh = pyhessian_module()
     if pyh is not None:
         contenders["pyhessian"] = escalate(
             lambda it, tol: pyhessian_row(pyh, model, op, ref["LM"], seed, it, tol),
-            settings, budget)  # fmt: skip
+            settings,
+            budget,
+        )
     rows += [r for rs in contenders.values() for r in rs]
     clock = ratio_clock()
     ratios = summarize_ratios(rows[1], contenders, clock)  # same target (magnitude)
     timing = time_hvp_vs_grad(model, op.inputs, op.targets, reps=5)
     return {
-        "benchmark": "eigensolvers", "setup_line": setup,
-        "setup": {"model": f"lenet w={width}", "params": op.dim, "subset": subset, "eps": eps,
-                  "pgd_steps": pgd_steps, "dtype": "float32 (reference float64)", "k": K,
-                  "target": TARGET, "threads": torch.get_num_threads(), "quick": quick},
-        "machine": machine(), "clock": clock,
+        "benchmark": "eigensolvers",
+        "setup_line": setup,
+        "setup": {
+            "model": f"lenet w={width}",
+            "params": op.dim,
+            "subset": subset,
+            "eps": eps,
+            "pgd_steps": pgd_steps,
+            "dtype": "float32 (reference float64)",
+            "k": K,
+            "target": TARGET,
+            "threads": torch.get_num_threads(),
+            "quick": quick,
+        },
+        "machine": machine(),
+        "clock": clock,
         "pyhessian": "measured" if pyh is not None else "not importable; skipped",
         "reference": ref["info"],
         "rows": rows,
         "ratios": ratios,
         "hvp_vs_grad_seconds": timing,
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -313,9 +355,11 @@ def report(result: dict) -> str:
     for r in rows:
         extra = r["hvps"] - r["solver_hvps"]
         conv = f"{r['converged']:>3}/{K}" if r["converged"] is not None else "     -"
-        out.append(f"{r['method']:<37} {r['hvps']:>5} {r['solver_hvps']:>7} {extra:>7} "
-                   f"{r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} {r['max_rel_error']:>12.2e} "
-                   f"{r['accurate_pairs']:>3}/{K} {conv}")  # fmt: skip
+        out.append(
+            f"{r['method']:<37} {r['hvps']:>5} {r['solver_hvps']:>7} {extra:>7} "
+            f"{r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} {r['max_rel_error']:>12.2e} "
+            f"{r['accurate_pairs']:>3}/{K} {conv}"
+        )
     if result["pyhessian"] != "measured":
         out.append(f"pyhessian: {result['pyhessian']}")
     for name, rt in ratios.items():
@@ -325,19 +369,23 @@ def report(result: dict) -> str:
             if rt["power_accuracy_reached"]
             else (f" (it reached 1e-3 on {rt['accurate_pairs']}/{K} pairs)")
         )
-        out.append(f"{rt['power_row']} / lanczos-LM, {name}: HVPs {bound}{rt['hvps_total']:.1f}x "
-                   f"total, {rt['hvps_solver']:.1f}x solver-only, time {bound}"
-                   f"{rt['seconds']:.1f}x ({result['clock']}){note}")  # fmt: skip
+        out.append(
+            f"{rt['power_row']} / lanczos-LM, {name}: HVPs {bound}{rt['hvps_total']:.1f}x "
+            f"total, {rt['hvps_solver']:.1f}x solver-only, time {bound}"
+            f"{rt['seconds']:.1f}x ({result['clock']}){note}"
+        )
     out.append(
         "target: >= 5x HVPs and time at equal or better accuracy (the *_equal_accuracy "
         "lines; ≥ = the power iteration never reached 1e-3, so a lower bound)"
     )
     cpu, wall = timing["cpu"], timing["wall"]
     for method in HVP_METHODS:
-        out.append(f"one HVP ({method}) / one gradient, batch {result['setup']['subset']}: "
-                   f"{cpu[method] / cpu['grad']:.2f}x CPU time ({cpu[method] * 1e3:.1f} vs "
-                   f"{cpu['grad'] * 1e3:.1f} ms), {wall[method] / wall['grad']:.2f}x wall "
-                   "(target <= 3x)")  # fmt: skip
+        out.append(
+            f"one HVP ({method}) / one gradient, batch {result['setup']['subset']}: "
+            f"{cpu[method] / cpu['grad']:.2f}x CPU time ({cpu[method] * 1e3:.1f} vs "
+            f"{cpu['grad'] * 1e3:.1f} ms), {wall[method] / wall['grad']:.2f}x wall "
+            "(target <= 3x)"
+        )
     return "\n".join(out)
 
 

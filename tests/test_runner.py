@@ -64,13 +64,14 @@ def test_results_table_and_figures(tmp_path, capsys):
     job.show("table")
     assert capsys.readouterr().out == ""
     drawn = []
-    assert job.figure(lambda *a: drawn.append(a), 1, 2) and drawn == [(1, 2)]
+    assert job.figure(lambda *a: drawn.append(a) or ["f.png"], 1, 2) == ["f.png"]
+    assert drawn == [(1, 2)]
 
     def missing(*a):
         raise UserError("install advland[plot]")
 
     with pytest.warns(UserWarning, match="figure skipped"):
-        assert not job.figure(missing, optional=True)
+        assert job.figure(missing, optional=True) is None
     with pytest.raises(UserError):
         job.figure(missing)
     assert Job("t", None).write_json("r.json", {}).name == "r.json"  # nothing written

@@ -2,7 +2,8 @@
 
 The numbers are recorded during training (`train.dynamics`, see
 `advland.training.dynamics`); this tool only reads them back from the run directories,
-aligns the first and last N minibatch updates, and draws the figures.
+aligns the first and last N minibatch updates (`collect_dynamics`), and writes them with
+the figures as a job (`advland.analysis.runner`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from advland.analysis.runner import Job, validate_tool
 from advland.errors import UserError
-from advland.fileio import atomic_write_json, read_jsonl
+from advland.fileio import read_jsonl
 from advland.runs.rundir import load_run_config, require_run_dir
+from advland.validation import setting
 
 
 @dataclass(frozen=True)
 class DynamicsConfig:
-    window: int = 500  # first / last N minibatch updates (paper: 2000 CIFAR, 500 MNIST)
+    # first / last N minibatch updates (paper: 2000 CIFAR, 500 MNIST)
+    window: int = setting(500, ge=1)
+
+    def __post_init__(self) -> None:
+        validate_tool(self)
 
 
 def load_dynamics(run_dir: str | Path, window: int) -> dict:
@@ -45,16 +52,19 @@ def load_dynamics(run_dir: str | Path, window: int) -> dict:
     }
 
 
-def training_dynamics(runs: list[str | Path], cfg: DynamicsConfig, out_dir: str | Path) -> dict:
-    """Collect the dynamics of `runs` (e.g. one per ε), write JSON and Fig. 1/8/11-style plots."""
-    from advland.reporting.plot_dynamics import plot_dynamics, plot_learning_curves
+def collect_dynamics(runs: list[str | Path], cfg: DynamicsConfig) -> list[dict]:
+    """The dynamics of `runs` (e.g. one per ε), by increasing ε."""
+    return sorted((load_dynamics(r, cfg.window) for r in runs), key=lambda d: d["eps"])
 
-    data = sorted((load_dynamics(r, cfg.window) for r in runs), key=lambda d: d["eps"])
-    out = Path(out_dir)
-    atomic_write_json(out / "dynamics.json", {"window": cfg.window, "runs": data})
-    files = plot_dynamics(data, out / "dynamics") + plot_learning_curves(
-        data, out / "learning_curves"
-    )
+
+def training_dynamics(runs: list[str | Path], cfg: DynamicsConfig, out_dir: str | Path) -> dict:
+    """Collect the dynamics of `runs`, write dynamics.json and Fig. 1/8/11-style plots."""
+    job = Job("dynamics", out_dir, resume=False)
+    data = collect_dynamics(runs, cfg)
+    job.write_json("dynamics.json", {"window": cfg.window, "runs": data})
+    plots = "advland.reporting.plot_dynamics"
+    files = job.figure(f"{plots}:plot_dynamics", data, job.path("dynamics"))
+    files += job.figure(f"{plots}:plot_learning_curves", data, job.path("learning_curves"))
     return {"runs": data, "files": [str(f) for f in files]}
 
 

@@ -47,11 +47,6 @@ def norm(a: Sequence[torch.Tensor]) -> torch.Tensor:
     return dot(a, a).sqrt()
 
 
-def axpy(alpha: float, x: Sequence[torch.Tensor], y: Sequence[torch.Tensor]) -> Vec:
-    """alpha * x + y."""
-    return [alpha * xi + yi for xi, yi in zip(x, y, strict=True)]
-
-
 @torch.no_grad()
 def set_params(model: nn.Module, values: Sequence[torch.Tensor]) -> None:
     for p, v in zip(trainable(model), values, strict=True):

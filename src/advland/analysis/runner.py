@@ -257,21 +257,21 @@ class Job:
         atomic_write_npz(self.path(name), arrays)
         return self.path(name)
 
-    def figure(self, plot: str | Callable[..., Any], *args: Any, optional: bool = False) -> bool:
+    def figure(self, plot: str | Callable[..., Any], *args: Any, optional: bool = False) -> Any:
         """Call a plotting function ("module:function", imported only now, so matplotlib
-        loads only when a figure is made). With `optional`, a UserError (matplotlib
-        missing) becomes a warning and False; the numbers are the primary output."""
+        loads only when a figure is made) and return what it returns (its files). With
+        `optional`, a UserError (matplotlib missing) becomes a warning and None: the
+        numbers are the primary output."""
         if isinstance(plot, str):
             module, _, func = plot.partition(":")
             plot = getattr(importlib.import_module(module), func)
         try:
-            plot(*args)
+            return plot(*args)
         except UserError as e:
             if not optional:
                 raise
             warnings.warn(f"figure skipped: {e}", stacklevel=2)
-            return False
-        return True
+            return None
 
     def show(self, table: str) -> None:
         """Print the tool's table (when verbose)."""

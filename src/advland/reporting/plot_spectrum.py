@@ -72,9 +72,9 @@ def plot_spectrum(results: Mapping[str, Any], path: str | Path) -> dict[str, Pat
         fig.savefig(buf, format=fmt, dpi=150)
         atomic_write_bytes(p, buf.getvalue())
     paths["json"] = base.with_suffix(".json")
-    atomic_write_json(
-        paths["json"],
-        {label: {"eigenvalues": raw, "normalized_eigenvalues": norm}
-         for label, (raw, norm) in data.items()},
-    )  # fmt: skip
+    plotted = {
+        label: {"eigenvalues": raw, "normalized_eigenvalues": norm}
+        for label, (raw, norm) in data.items()
+    }
+    atomic_write_json(paths["json"], plotted)
     return paths

@@ -99,13 +99,10 @@ def write_spectrum(
             result.eigen, losses, result.subset_indices, result.normalized_eigenvalues
         )
         job.cache.put("solve", result.fingerprint, payload)
-        figure = {f"eps={result.config.eps:g}": result}
-        if not job.figure(
-            "advland.reporting.plot_spectrum:plot_spectrum",
-            figure,
-            job.path("spectrum_plot.png"),
-            optional=True,
-        ):
+        series = {f"eps={result.config.eps:g}": result}
+        plot = "advland.reporting.plot_spectrum:plot_spectrum"
+        drawn = job.figure(plot, series, job.path("spectrum_plot.png"), optional=True)
+        if drawn is None:
             record["files"]["figure"] = None
     job.write_json("spectrum.json", record)
 
