@@ -93,7 +93,7 @@ def results(tmp_path_factory) -> Path:
         "failed_jobs": [{"job": "theory-seed1", "last_line": "RuntimeError: boom"}],
     }
     _write(root, _result("theory", theory_figs, claims=[claim], **extra))
-    build_report(root)
+    build_report(root, items=paper.ITEMS)
     return root
 
 
@@ -159,7 +159,7 @@ def test_markdown_tables_and_links(results):
 
 
 def test_out_folder_links_relative(results, tmp_path):
-    md_path, html_path = build_report(results, tmp_path / "elsewhere")
+    md_path, html_path = build_report(results, tmp_path / "elsewhere", items=paper.ITEMS)
     md = md_path.read_text(encoding="utf-8")
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md):
         assert not Path(link).is_absolute()
@@ -208,7 +208,7 @@ def test_html_is_self_contained(results):
 def test_html_escapes_result_text(tmp_path):
     fig = _figure(tmp_path / "fig5", "fig5", 1.0)
     _write(tmp_path, _result("fig5", [fig], title="<script>alert(1)</script>"))
-    _, html_path = build_report(tmp_path)
+    _, html_path = build_report(tmp_path, items=paper.ITEMS)
     html = html_path.read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
 
@@ -239,7 +239,7 @@ def test_invalid_fields_name_file_and_field(tmp_path, change, message):
     fig = _figure(tmp_path / "fig4", "fig4", 1.0)
     path = _write(tmp_path, {**_result("fig4", [fig]), **change})
     with pytest.raises(UserError) as e:
-        load_items(tmp_path)
+        load_items(tmp_path, paper.ITEMS)
     assert str(path) in str(e.value) and message in str(e.value)
     assert "\n" not in str(e.value)
 
@@ -249,13 +249,13 @@ def test_missing_field_and_duplicate_item(tmp_path):
     del result["versions"]
     path = _write(tmp_path, result)
     with pytest.raises(UserError, match="field 'versions' is missing"):
-        load_items(tmp_path)
+        load_items(tmp_path, paper.ITEMS)
     path.write_text(json.dumps(_result("fig5", [])), encoding="utf-8")
     copy = tmp_path / "fig5-copy" / "result.json"
     copy.parent.mkdir()
     shutil.copy(path, copy)
     with pytest.raises(UserError, match="both hold results for 'fig5'"):
-        load_items(tmp_path)
+        load_items(tmp_path, paper.ITEMS)
 
 
 @pytest.mark.parametrize(

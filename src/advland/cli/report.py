@@ -23,9 +23,10 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so `advland --help` does not pay for the reporting modules.
+    from advland.experiments.paper import ITEMS
     from advland.reporting.report import load_items, summary_rows, write_report
 
-    entries = load_items(Path(args.dir))
+    entries = load_items(Path(args.dir), ITEMS)
     md_path, html_path = write_report(entries, Path(args.out or args.dir))
     print(f"wrote {md_path}")
     print(f"wrote {html_path}")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advland.cli.common import print_table, sigterm_as_interrupt
 from advland.errors import UserError
+
+if TYPE_CHECKING:
+    from advland.experiments.recipe import Recipe
 
 
 def add_parser(sub) -> None:
@@ -15,9 +19,12 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="reproduce", help="root folder shared by all items")
     p.add_argument("--workers", type=int, default=2, help="training processes run at once")
     p.add_argument(
-        "--only", action="append", default=[], metavar="TAG=VALUE",
+        "--only",
+        action="append",
+        default=[],
+        metavar="TAG=VALUE",
         help="run only the runs with this tag, e.g. --only task=mnist-lenet (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("--list", action="store_true", help="list the items and their cost")
     p.add_argument(
         "--dry-run", action="store_true", help="validate every run's config; print the commands"
@@ -30,9 +37,7 @@ def run(args) -> int:
     from advland.experiments.runner import check_scale, dry_run, parse_only, reproduce
 
     if args.list:
-        rows = [{"item": r.name, "quick": r.cost["quick"], "full": r.cost["full"], "what": r.title}
-                for r in RECIPES.values()]  # fmt: skip
-        print_table(rows)
+        print_table([_list_row(r) for r in RECIPES.values()])
         return 0
     if not args.item:
         raise UserError("name an item to reproduce (e.g. 'advland reproduce fig4'), or --list")
@@ -52,6 +57,15 @@ def run(args) -> int:
     result = reproduce(recipe, args.scale, root, args.workers, only)
     _print_result(result, root)
     return 0 if not result["failed_jobs"] else 1
+
+
+def _list_row(recipe: Recipe) -> dict[str, str]:
+    return {
+        "item": recipe.name,
+        "quick": recipe.cost["quick"],
+        "full": recipe.cost["full"],
+        "what": recipe.title,
+    }
 
 
 def _print_result(result: dict, root: Path) -> None:

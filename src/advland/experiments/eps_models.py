@@ -11,20 +11,15 @@ Scales:
   ε ∈ {0, 2, 4, 8}/255. Dynamics are recorded for the first/last 500 (MNIST) or 2,000
   (CIFAR-10) minibatches, the paper's windows.
 - quick: the same experiments shrunk for a 2-core CPU: LeNet w=4 on the 4,000 mnist-5k
-  training digits, Adam 1e-3, 8 epochs, PGD-10 with step ε/4, ε ∈ {0, 0.1, 0.2} (with a
-  constant ε = 0.3 this model stayed on the initial plateau in 8 epochs, 43-75% clean test
-  error over two seeds: not a minimum, so the minima of Fig. 9/10/12/15 could not be
-  studied; its Fig. 8 dynamics showed the plateau itself);
-  ResNet18 w=1 (the paper's architecture, BatchNorm included) on the first 1,000 mnist-5k
-  training digits (standing in for CIFAR-10, which cannot be downloaded everywhere), the
-  paper's SGD recipe (lr 0.1 ÷10 at epochs 7 and 11), 15 epochs, PGD-10 with step ε/4,
-  ε ∈ {0, 0.1, 0.2}. Few images for many epochs on purpose: the paper analyses converged
-  models, and only a model that has fit its training set shows Fig. 2's ordering. Tried
-  first and recorded in docs/reproduce.md: 2,000 Fashion-MNIST images × 6 epochs
-  (ε up to 0.2), 2,000 mnist-5k digits × 6 epochs with SGD, and with Adam 1e-3; in all
-  three the top eigenvalue did not grow with ε, and the clean model had not fit its
-  training set (final training loss 0.40 / 0.054 / 0.26, error 15 / 1.3 / 2.8%, against
-  0.012 and 0% for the adopted configuration).
+  training digits, Adam 1e-3, 8 epochs, PGD-10 with step ε/4, ε ∈ {0, 0.1, 0.2} (at a
+  constant ε = 0.3 this small model stays on its initial plateau, which is not a minimum
+  whose curvature Fig. 9/10/12/15 could study); ResNet18 w=1 (the paper's architecture,
+  BatchNorm included) on the first 1,000 mnist-5k training digits (standing in for
+  CIFAR-10, which cannot be downloaded everywhere), the paper's SGD recipe (lr 0.1 ÷10 at
+  epochs 7 and 11), 15 epochs, PGD-10 with step ε/4, ε ∈ {0, 0.1, 0.2}. Few images for many
+  epochs on purpose: the paper analyses converged models, and only a model that has fit its
+  training set shows Fig. 2's ordering. docs/reproduce.md records the measurements behind
+  these choices.
 """
 
 from __future__ import annotations
@@ -35,9 +30,8 @@ MNIST_EPS = {"full": (0.0, 0.1, 0.2, 0.3, 0.4), "quick": (0.0, 0.1, 0.2)}
 CIFAR_EPS = {"full": (0.0, 2 / 255, 4 / 255, 8 / 255), "quick": (0.0, 0.1, 0.2)}
 
 # Shrinking a recipe for a 2-core CPU: small data, small model, few epochs, no validation.
-# channels_last: measured 1.85x faster PGD training steps for LeNet w=4 on this CPU
-# (benchmarks/bench_train_step.py); now the default everywhere, kept explicit here so the
-# quick runs' keys (and finished run folders) do not change.
+# channels_last is the default; it stays explicit here because the override is part of each
+# quick run's key, so finished run folders keep their names.
 QUICK_MNIST = (
     "perf.channels_last=on",
     "data.name=mnist-5k",
@@ -63,6 +57,11 @@ def mnist_steps(eps: float) -> int:
     return round(eps / 0.01) + 10
 
 
+def eps_runs(task: str, scale: str, seed: int = 0) -> tuple[TrainJob, ...]:
+    """The ε sweep of `task` ("cifar" or "mnist")."""
+    return cifar_eps_runs(scale, seed) if task == "cifar" else mnist_eps_runs(scale, seed)
+
+
 def mnist_eps_runs(scale: str, seed: int = 0) -> tuple[TrainJob, ...]:
     return tuple(_mnist_run(scale, eps, seed) for eps in MNIST_EPS[scale])
 
@@ -73,7 +72,7 @@ def cifar_eps_runs(scale: str, seed: int = 0) -> tuple[TrainJob, ...]:
 
 def _mnist_run(scale: str, eps: float, seed: int) -> TrainJob:
     if scale == "full":
-        sets = (f"attack.steps={mnist_steps(eps)}", "attack.step_size=0.01")
+        sets: tuple[str, ...] = (f"attack.steps={mnist_steps(eps)}", "attack.step_size=0.01")
         sets += ("train.dynamics=first-last", "train.dynamics_n=500")
     else:
         sets = (*QUICK_MNIST, "attack.steps=10", f"attack.step_size={eps / 4 or 0.01!r}")
@@ -84,7 +83,11 @@ def _mnist_run(scale: str, eps: float, seed: int) -> TrainJob:
 
 
 def _cifar_run(scale: str, eps: float, seed: int) -> TrainJob:
-    sets = (f"attack.eps={eps!r}", f"attack.step_size={eps / 4 or 0.01!r}", f"train.seed={seed}")
+    sets: tuple[str, ...] = (
+        f"attack.eps={eps!r}",
+        f"attack.step_size={eps / 4 or 0.01!r}",
+        f"train.seed={seed}",
+    )
     if scale == "full":
         sets += ("train.dynamics=first-last", "train.dynamics_n=2000")
     else:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
-from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
-from advland.experiments.stats import fmt_series, ordered
+from advland.experiments.eps_models import cifar_eps_runs, eps_runs, mnist_eps_runs
+from advland.experiments.recipe import Context, Plan, Summary, claim, recipe
+from advland.experiments.stats import trend_claim
 
 # The paper's windows (first / last N minibatches); quick runs have 120 (ResNet: 1,000
 # digits, 15 epochs × 8) and 256 (LeNet: mnist-5k, 8 × 32) minibatches in all.
@@ -20,14 +20,10 @@ WINDOWS = {
 QUICK_WINDOW = 60
 
 
-def _runs(task: str, scale: str):
-    return cifar_eps_runs(scale) if task == "cifar" else mnist_eps_runs(scale)
-
-
 def _plan_for(task: str):
     def plan(scale: str, root: Path) -> Plan:
         window = WINDOWS.get((task, scale), QUICK_WINDOW)
-        return Plan(train=_runs(task, scale), settings={"window": window}, seeds=(0,))
+        return Plan(train=eps_runs(task, scale), settings={"window": window}, seeds=(0,))
 
     return plan
 
@@ -58,11 +54,11 @@ def gradient_claims(data: list[dict]) -> list[dict]:
     moved = [d["first_dist_init"][-1] for d in data]
     late = [_mean(d["last_grad_norm"]) for d in data]
     return [
-        claim(EARLY_GRAD, ordered(early, increasing=False), "mean ‖∇‖, first window: " + fmt_series(eps, early)),
-        claim(EARLY_ERR, ordered(err, increasing=True), "mean robust training error %, first window: " + fmt_series(eps, err)),
-        claim(EARLY_MOVE, ordered(moved, increasing=False), "‖θ−θ0‖ after the first window: " + fmt_series(eps, moved)),
-        claim(LATE_GRAD, ordered(late[1:], increasing=True), "mean ‖∇‖, last window (ε>0): " + fmt_series(eps[1:], late[1:])),
-    ]  # fmt: skip
+        trend_claim(EARLY_GRAD, "mean ‖∇‖, first window", eps, early, False),
+        trend_claim(EARLY_ERR, "mean robust training error %, first window", eps, err, True),
+        trend_claim(EARLY_MOVE, "‖θ−θ0‖ after the first window", eps, moved, False),
+        trend_claim(LATE_GRAD, "mean ‖∇‖, last window (ε>0)", eps[1:], late[1:], True),
+    ]
 
 
 EARLY_GRAD = "larger ε gives smaller gradient norms early in training"
@@ -86,7 +82,7 @@ def loss_range_claim(data: list[dict]) -> dict:
         return claim(text, None, "fewer than two completed runs")
     eps = [d["eps"] for d in data]
     span = [max(d["train_loss"]) - min(d["train_loss"]) for d in data]
-    return claim(text, ordered(span, increasing=False), "loss range: " + fmt_series(eps, span))
+    return trend_claim(text, "loss range", eps, span, False)
 
 
 def _plan_fig11(scale: str, root: Path) -> Plan:
@@ -107,30 +103,8 @@ def _summarize_fig11(ctx: Context) -> Summary:
 
 COST = {"quick": "≈ 4 min on 2 CPU cores", "full": "≈ 30 GPU-hours (ResNet18 ×4)"}
 COST_MNIST = {"quick": "≈ 3 min on 2 CPU cores", "full": "≈ 10 GPU-hours (LeNet-16 ×5)"}
+COST_FIG11 = {"quick": "≈ 7 min on 2 CPU cores", "full": "≈ 40 GPU-hours"}
 
-FIG1 = Recipe(
-    name="fig1",
-    title="Gradient norm, robust training error and ‖θ−θ0‖ over the first/last minibatches (CIFAR-10 ResNet18)",
-    claim="Under a larger ε the early gradients are smaller and θ leaves its initial plateau more slowly; at the end the gradient norm grows with ε.",
-    plan=_plan_for("cifar"),
-    summarize=_summarize_for("cifar"),
-    cost=COST,
-)  # fmt: skip
-
-FIG8 = Recipe(
-    name="fig8",
-    title="Gradient norm, robust training error and ‖θ−θ0‖ over the first/last minibatches (MNIST LeNet)",
-    claim="The MNIST counterpart of Fig. 1, with the same observations.",
-    plan=_plan_for("mnist"),
-    summarize=_summarize_for("mnist"),
-    cost=COST_MNIST,
-)  # fmt: skip
-
-FIG11 = Recipe(
-    name="fig11",
-    title="Training-loss learning curves under several ε (CIFAR-10 and MNIST)",
-    claim="The adversarial training loss has a similar magnitude for every ε, and a smaller range under larger ε.",
-    plan=_plan_fig11,
-    summarize=_summarize_fig11,
-    cost={"quick": "≈ 7 min on 2 CPU cores", "full": "≈ 40 GPU-hours"},
-)  # fmt: skip
+FIG1 = recipe("fig1", _plan_for("cifar"), _summarize_for("cifar"), COST)
+FIG8 = recipe("fig8", _plan_for("mnist"), _summarize_for("mnist"), COST_MNIST)
+FIG11 = recipe("fig11", _plan_fig11, _summarize_fig11, COST_FIG11)

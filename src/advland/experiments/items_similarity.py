@@ -4,16 +4,17 @@ Hessian eigenvector vs a random direction, for the ε-sweep models with ε > 0."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
-from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
+from advland.experiments.eps_models import eps_runs
+from advland.experiments.jobs import AnalysisJob, TrainJob, analysis_job, set_args, subset_args
 from advland.experiments.outputs import outputs_by_eps
-from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
+from advland.experiments.recipe import Context, Plan, Summary, claim, recipe
 
 # Paper: PGD from the model's own recipe, 4 repeats (random starts), the training set.
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"repeats": 4, "train_n": 5000, "test_n": 1000},
     "quick": {"repeats": 2, "train_n": 256, "test_n": 256, "a": "[0,0.1,0.2,0.3,0.4]"},
 }
@@ -21,17 +22,15 @@ SETTINGS = {
 
 def similarity_job(root: Path, job: TrainJob, scale: str) -> AnalysisJob:
     s = SETTINGS[scale]
-    grid = ("--set", f"a={s['a']}") if "a" in s else ()
-    argv = ("analyze", "similarity", str(run_dir_of(root, job)), "--set", f"repeats={s['repeats']}", *grid,
-            "--train-n", str(s["train_n"]), "--test-n", str(s["test_n"]))  # fmt: skip
-    out = f"analysis/similarity/{job.key}"
-    return AnalysisJob(f"similarity-{job.key}", argv, out, "similarity.json")
+    sets: dict[str, Any] = {k: s[k] for k in ("repeats", "a") if k in s}
+    args = (*set_args(sets), *subset_args(s["train_n"], s["test_n"]))
+    return analysis_job("similarity", root, [job], "similarity.json", args)
 
 
 def _plan_for(task: str):
     def plan(scale: str, root: Path) -> Plan:
-        runs = cifar_eps_runs(scale) if task == "cifar" else mnist_eps_runs(scale)
-        runs = tuple(j for j in runs if j.tag["eps"] > 0)  # no perturbation at ε = 0
+        # No perturbation at ε = 0, so nothing to compare.
+        runs = tuple(j for j in eps_runs(task, scale) if j.tag["eps"] > 0)
         jobs = tuple(similarity_job(root, j, scale) for j in runs)
         return Plan(train=runs, analyses=jobs, settings=dict(SETTINGS[scale]), seeds=(0,))
 
@@ -49,7 +48,8 @@ def direction_claims(by_eps: dict[float, dict]) -> list[dict]:
     """At the largest a, the eigenvector direction changes perturbations and error more."""
     texts = (
         "perturbations change faster along the top eigenvector than along a random direction",
-        "the robust training error rises along the top eigenvector but stays flat along a random direction",
+        "the robust training error rises along the top eigenvector but stays flat along a random "
+        "direction",
     )
     if not by_eps:
         return [claim(t, None, "no similarity results") for t in texts]
@@ -70,22 +70,30 @@ def direction_claims(by_eps: dict[float, dict]) -> list[dict]:
     ]
 
 
-def _plot(ctx: Context, by_eps: dict[float, dict]) -> list[str]:
+def _result(record: dict):
+    """A saved similarity record as the `SimilarityResult` the plot takes."""
     from advland.analysis.landscape.similarity import SimilarityConfig, SimilarityResult
+
+    arrays = {
+        k: {n: np.asarray(v) for n, v in record[k].items()} for k in ("mean", "std", "per_repeat")
+    }
+    config: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()
+    }
+    return SimilarityResult(
+        SimilarityConfig(**config),
+        tuple(record["a"]),
+        arrays["per_repeat"],
+        arrays["mean"],
+        arrays["std"],
+        record["direction_norm"],
+    )
+
+
+def _plot(ctx: Context, by_eps: dict[float, dict]) -> list[str]:
     from advland.reporting.plot_similarity import plot_similarity
 
-    results = []
-    for rec in by_eps.values():
-        for d in ("top-eigenvector", "random"):
-            r = rec[d]
-            arrays = {
-                k: {n: np.asarray(v) for n, v in r[k].items()}
-                for k in ("mean", "std", "per_repeat")
-            }
-            cfg = SimilarityConfig(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in r["config"].items()}
-            )
-            results.append(SimilarityResult(cfg, tuple(r["a"]), arrays["per_repeat"], arrays["mean"], arrays["std"], r["direction_norm"]))  # fmt: skip
+    results = [_result(rec[d]) for rec in by_eps.values() for d in ("top-eigenvector", "random")]
     plot_similarity(results, ctx.out / "similarity.png", min_train_robust_acc=None)
     return ["similarity"]
 
@@ -96,20 +104,11 @@ def _summarize(ctx: Context) -> Summary:
     return Summary(figures=figures, claims=direction_claims(by_eps))
 
 
-FIG3 = Recipe(
-    name="fig3",
-    title="Perturbation cosine similarity and robust error at θ±a·v: top eigenvector vs random direction (ResNet18)",
-    claim="Along the top Hessian eigenvector the adversarial perturbations change abruptly and the robust error rises sharply; along a random direction both stay flat.",
-    plan=_plan_for("cifar"),
-    summarize=_summarize,
-    cost={"quick": "≈ 10 min on 2 CPU cores", "full": "≈ 30 GPU-hours of training + 2 GPU-hours"},
-)  # fmt: skip
+COST_FIG3 = {
+    "quick": "≈ 10 min on 2 CPU cores",
+    "full": "≈ 30 GPU-hours of training + 2 GPU-hours",
+}
+COST_FIG10 = {"quick": "≈ 5 min on 2 CPU cores", "full": "≈ 10 GPU-hours"}
 
-FIG10 = Recipe(
-    name="fig10",
-    title="Perturbation cosine similarity and robust error at θ±a·v (LeNet, MNIST)",
-    claim="The MNIST counterpart of Fig. 3, with the same observations.",
-    plan=_plan_for("mnist"),
-    summarize=_summarize,
-    cost={"quick": "≈ 5 min on 2 CPU cores", "full": "≈ 10 GPU-hours"},
-)  # fmt: skip
+FIG3 = recipe("fig3", _plan_for("cifar"), _summarize, COST_FIG3)
+FIG10 = recipe("fig10", _plan_for("mnist"), _summarize, COST_FIG10)

@@ -2,9 +2,10 @@
 without periodic resets (PAS, a 3-snapshot ensemble), mean ± std over seeds.
 
 full: the 15 recipes in `configs/` (appendix C.1), 3 seeds each. quick: MNIST rows as in
-Fig. 4's quick sweep at Adam 1e-3 (the runs are shared; LeNet w=4, ε = 0.3), 2 seeds; CIFAR-10 rows with VGG /
-ResNet18 at w=1 on 2,000 CIFAR-10 images for 8 epochs (PAS periods [0, 4, 6, 8]), which
-needs the CIFAR-10 download. `--only task=mnist-lenet` runs the MNIST rows alone.
+Fig. 4's quick sweep at Adam 1e-3 (the runs are shared; LeNet w=4, ε = 0.3), 2 seeds;
+CIFAR-10 rows with VGG / ResNet18 at w=1 on 2,000 CIFAR-10 images for 8 epochs (PAS periods
+[0, 4, 6, 8]), which needs the CIFAR-10 download. `--only task=mnist-lenet` runs the MNIST
+rows alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from advland.experiments import paper
 from advland.experiments.items_schedulers import EPS, mnist_job
 from advland.experiments.jobs import TrainJob
-from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
+from advland.experiments.recipe import Context, Plan, Summary, claim, recipe, table
 from advland.experiments.stats import ensemble_errors, errors, fmt_mean_std, group, mean_std
 
 SEEDS = {"full": (0, 1, 2), "quick": (0, 1)}
@@ -31,13 +32,21 @@ QUICK_LR = {  # the paper's learning-rate schedules, shrunk from 200 to 8 epochs
     "cifar10-vgg": ("lr_schedule.start=4", "lr_schedule.end=6"),
     "cifar10-resnet18": ("lr_schedule.milestones=[4,6]",),
 }
+PAS_PERIODS = {"full": "[0, 100, 150, 200]", "quick": "[0, 4, 6, 8]"}
+QUICK_SETTINGS = {
+    "mnist": "LeNet w=4, mnist-5k, 10 epochs, eps 0.3, Adam 1e-3 (Fig. 4's runs)",
+    "cifar10": "VGG / ResNet18 w=1, 2,000 images, 8 epochs",
+}
+NO_RUNS: tuple[list[float], list[float]] = ([], [])  # (clean, robust errors) of an empty cell
+
+Cells = dict[tuple[str, str, bool], tuple[list[float], list[float]]]
 
 
 def _mnist(scale: str, sched: str, seed: int) -> TrainJob:
     if scale == "quick":  # identical to Fig. 4's quick run at lr 1e-3: shared
         return mnist_job(scale, sched, seed, ("optim.lr=0.001",), lr=0.001)
-    return TrainJob(f"mnist-lenet-{sched}.yaml", (f"train.seed={seed}",),
-                    (("task", "mnist-lenet"), ("scheduler", sched), ("seed", seed)))  # fmt: skip
+    tags = (("task", "mnist-lenet"), ("scheduler", sched), ("seed", seed))
+    return TrainJob(f"mnist-lenet-{sched}.yaml", (f"train.seed={seed}",), tags)
 
 
 def _cifar(scale: str, task: str, sched: str, periodic: bool, seed: int) -> TrainJob:
@@ -52,8 +61,13 @@ def _cifar(scale: str, task: str, sched: str, periodic: bool, seed: int) -> Trai
 def table1_jobs(scale: str) -> tuple[TrainJob, ...]:
     seeds = SEEDS[scale]
     jobs = [_mnist(scale, s, seed) for s in paper.SCHEDULERS for seed in seeds]
-    jobs += [_cifar(scale, t, s, p, seed) for t in CIFAR_TASKS for s in paper.SCHEDULERS
-             for p in (False, True) for seed in seeds]  # fmt: skip
+    jobs += [
+        _cifar(scale, t, s, p, seed)
+        for t in CIFAR_TASKS
+        for s in paper.SCHEDULERS
+        for p in (False, True)
+        for seed in seeds
+    ]
     return tuple(jobs)
 
 
@@ -70,71 +84,72 @@ def _task(job: TrainJob) -> str:
 
 
 def _plan(scale: str, root: Path) -> Plan:
-    settings = {"seeds_per_row": len(SEEDS[scale]), "pas_periods": "[0, 100, 150, 200]" if scale == "full" else "[0, 4, 6, 8]"}  # fmt: skip
+    settings = {"seeds_per_row": len(SEEDS[scale]), "pas_periods": PAS_PERIODS[scale]}
     if scale == "quick":
-        settings["mnist"] = "LeNet w=4, mnist-5k, 10 epochs, eps 0.3, Adam 1e-3 (Fig. 4's runs)"
-        settings["cifar10"] = "VGG / ResNet18 w=1, 2,000 images, 8 epochs"
+        settings.update(QUICK_SETTINGS)
     return Plan(train=table1_jobs(scale), settings=settings, seeds=SEEDS[scale])
 
 
-def cells(ctx: Context) -> dict[tuple[str, str, bool], tuple[list[float], list[float]]]:
+def cells(ctx: Context) -> Cells:
     """(task, scheduler, periodic) → (clean errors, robust errors) over seeds; PAS rows use
     the snapshot ensemble, as in the paper."""
     out = {}
-    runs = ctx.runs()
-    for (sched, periodic), rs in group(runs, "scheduler", "periodic").items():
+    for (sched, periodic), rs in group(ctx.runs(), "scheduler", "periodic").items():
         for task in {_task(r.job) for r in rs}:
             sub = [r for r in rs if _task(r.job) == task]
             if periodic:
-                out[(task, sched, True)] = (
+                clean, robust = (
                     ensemble_errors(sub, "clean_error"),
                     ensemble_errors(sub, "robust_error"),
                 )
             else:
-                out[(task, sched, False)] = (errors(sub, "clean_error"), errors(sub))
-    return out  # fmt: skip
+                clean, robust = errors(sub, "clean_error"), errors(sub)
+            out[(task, sched, bool(periodic))] = (clean, robust)
+    return out
 
 
-def _table(found: dict, tasks: list[str], names: dict[str, str]) -> dict:
+def _table(found: Cells, tasks: list[str], names: dict[str, str]) -> dict:
     rows = []
     for task in tasks:
         for sched in paper.SCHEDULERS:
             row = [names[task], sched]
             for periodic in (False, True):
-                clean, robust = found.get((task, sched, periodic), ([], []))
+                clean, robust = found.get((task, sched, periodic), NO_RUNS)
                 row += [fmt_mean_std(clean), fmt_mean_std(robust)]
             rows.append(row)
-    return {"name": "Table 1: test error (%) by ε scheduler, without / with periodic resets",
-            "columns": list(paper.TABLE1_COLUMNS), "rows": rows, "paper": paper.table1_paper(tuple(tasks))}  # fmt: skip
+    name = "Table 1: test error (%) by ε scheduler, without / with periodic resets"
+    return table(name, list(paper.TABLE1_COLUMNS), rows, paper.table1_paper(tuple(tasks)))
 
 
 def scheduler_claims(
-    found: dict, tasks: list[str], names: dict[str, str] | None = None
+    found: Cells, tasks: list[str], names: dict[str, str] | None = None
 ) -> list[dict]:
     names = names or paper.TABLE1_TASKS
     out = []
     for task in tasks:
-        m = {s: [mean_std(v)[0] if v else None for v in found.get((task, s, False), ([], []))] for s in paper.SCHEDULERS}  # fmt: skip
-        text = f"{names[task]}: cosine and linear beat a constant ε on clean and robust error"
-        if any(None in v for v in m.values()):
-            out.append(claim(text, None, "missing runs"))
-            continue
-        ok = all(m[s][i] < m["constant"][i] for s in ("cosine", "linear") for i in (0, 1))
-        out.append(
-            claim(
-                text,
-                ok,
-                "; ".join(f"{s} {v[0]:.2f}/{v[1]:.2f}" for s, v in m.items()) + " (clean/robust %)",
-            )
-        )
+        out.append(_scheduler_claim(found, task, names[task]))
         if task in CIFAR_TASKS:
             out.append(_pas_claim(found, task))
-    return out  # fmt: skip
+    return out
 
 
-def _pas_claim(found: dict, task: str) -> dict:
+def _scheduler_claim(found: Cells, task: str, label: str) -> dict:
+    text = f"{label}: cosine and linear beat a constant ε on clean and robust error"
+    runs = {s: found.get((task, s, False), NO_RUNS) for s in paper.SCHEDULERS}
+    if any(not errs for pair in runs.values() for errs in pair):
+        return claim(text, None, "missing runs")
+    m = {s: (mean_std(clean)[0], mean_std(robust)[0]) for s, (clean, robust) in runs.items()}
+    ok = all(m[s][i] < m["constant"][i] for s in ("cosine", "linear") for i in (0, 1))
+    ev = "; ".join(f"{s} {v[0]:.2f}/{v[1]:.2f}" for s, v in m.items()) + " (clean/robust %)"
+    return claim(text, ok, ev)
+
+
+def _pas_claim(found: Cells, task: str) -> dict:
     text = f"{paper.TABLE1_TASKS[task]}: periodic resets + snapshot ensemble lower the robust error"
-    pairs = {s: (found.get((task, s, False), ([], []))[1], found.get((task, s, True), ([], []))[1]) for s in paper.SCHEDULERS}  # fmt: skip
+    pairs = {
+        s: (found.get((task, s, False), NO_RUNS)[1], found.get((task, s, True), NO_RUNS)[1])
+        for s in paper.SCHEDULERS
+    }
     if any(not a or not b for a, b in pairs.values()):
         return claim(text, None, "missing runs")
     means = {s: (mean_std(a)[0], mean_std(b)[0]) for s, (a, b) in pairs.items()}
@@ -151,11 +166,9 @@ def _summarize(ctx: Context) -> Summary:
     return Summary(tables=tables, claims=claims)
 
 
-TABLE1 = Recipe(
-    name="table1",
-    title="Clean and robust test error of the ε schedulers, with and without periodic resets (Table 1)",
-    claim="Cosine or linear ε schedulers beat a constant ε on clean and robust error in all cases; on CIFAR-10 the periodic scheduler's snapshot ensemble improves robust error.",
-    plan=_plan,
-    summarize=_summarize,
-    cost={"quick": "MNIST rows ≈ 6 min on 2 CPU cores (shares Fig. 4); CIFAR rows ≈ 1.5 h", "full": "45 runs: ≈ 200 GPU-hours"},
-)  # fmt: skip
+COST = {
+    "quick": "MNIST rows ≈ 6 min on 2 CPU cores (shares Fig. 4); CIFAR rows ≈ 1.5 h",
+    "full": "45 runs: ≈ 200 GPU-hours",
+}
+
+TABLE1 = recipe("table1", _plan, _summarize, COST)

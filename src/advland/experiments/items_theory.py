@@ -11,7 +11,7 @@ from pathlib import Path
 
 from advland.experiments.jobs import AnalysisJob
 from advland.experiments.outputs import load_json
-from advland.experiments.recipe import Context, Plan, Recipe, Summary, claim
+from advland.experiments.recipe import Context, Plan, Summary, claim, recipe
 
 SETTINGS = {"full": {"proposition1.samples": 100000}, "quick": {"proposition1.samples": 10000}}
 SKETCH_CHECKS = ("sketch_kink_fig5", "theorem2_gradient_bound")
@@ -55,20 +55,13 @@ def _summarize_for(names: tuple[str, ...] | None, figures: tuple[str, ...]):
     return summarize
 
 
-THEORY = Recipe(
-    name="theory",
-    title="Section 3 on linear models: Theorems 1-3, Proposition 1 and the ε̄ bound, checked against closed forms",
-    claim="Under a large ε the optimal linear classifier collapses to a constant one (Theorem 1); the adversarial loss has non-vanishing gradients (Theorem 2) and larger curvature (Theorem 3) as ε grows; the version space shrinks (Proposition 1).",
-    plan=_plan_for("theory"),
-    summarize=_summarize_for(None, ("multiclass_collapse", "theorem3_hessian_eigenvalues", "version_space", "fig5_sketch")),
-    cost={"quick": "< 1 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
-)  # fmt: skip
+COST = {"quick": "< 1 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"}
+THEORY_FIGURES = (
+    "multiclass_collapse",
+    "theorem3_hessian_eigenvalues",
+    "version_space",
+    "fig5_sketch",
+)
 
-FIG5 = Recipe(
-    name="fig5",
-    title="1-D sketch: vanilla vs adversarial loss g(x, θ) = log(1 + exp(θx)), x = 1, ε = 0.6 and 1.2",
-    claim="The adversarial loss is not smooth at θ = 0 (a kink whose gradient jump grows with ε), while the vanilla loss is smooth.",
-    plan=_plan_for("fig5"),
-    summarize=_summarize_for(SKETCH_CHECKS, ("fig5_sketch",)),
-    cost={"quick": "< 1 min on 2 CPU cores", "full": "≈ 5 min on 2 CPU cores"},
-)  # fmt: skip
+THEORY = recipe("theory", _plan_for("theory"), _summarize_for(None, THEORY_FIGURES), COST)
+FIG5 = recipe("fig5", _plan_for("fig5"), _summarize_for(SKETCH_CHECKS, ("fig5_sketch",)), COST)

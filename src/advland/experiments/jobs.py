@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,24 @@ def _short(key: str, value: Any) -> str:
 
 def run_dir_of(root: Path, job: TrainJob) -> Path:
     return root / "runs" / job.key
+
+
+def set_args(values: Mapping[str, object]) -> tuple[str, ...]:
+    """`--set key=value` for each entry, in order."""
+    return tuple(a for k, v in values.items() for a in ("--set", f"{k}={v}"))
+
+
+def subset_args(train_n: int, test_n: int | None = None) -> tuple[str, ...]:
+    """`--train-n N [--test-n M]`: how many examples an analysis reads (0: all)."""
+    test = ("--test-n", str(test_n)) if test_n is not None else ()
+    return ("--train-n", str(train_n), *test)
+
+
+def analysis_job(
+    tool: str, root: Path, runs: Sequence[TrainJob], done: str, args: Sequence[str]
+) -> AnalysisJob:
+    """`advland analyze TOOL RUN... ARGS` over the run folders of `runs`, written to
+    `analysis/TOOL/<first run's key>`; done once its file `done` exists."""
+    key = runs[0].key
+    argv = ("analyze", tool, *(str(run_dir_of(root, r)) for r in runs), *args)
+    return AnalysisJob(f"{tool}-{key}", argv, f"analysis/{tool}/{key}", done)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advland.experiments import paper
 from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
 from advland.runs.rundir import read_summary
 
@@ -71,18 +72,32 @@ class Summary:
     claims: list[dict] = field(default_factory=list)
 
 
+PlanFn = Callable[[str, Path], Plan]
+SummarizeFn = Callable[[Context], Summary]
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
     title: str
     claim: str
-    plan: Callable[[str, Path], Plan]
-    summarize: Callable[[Context], Summary]
+    plan: PlanFn
+    summarize: SummarizeFn
     cost: dict[str, str]  # estimated cost per scale, for `--list`
-    doc: str = ""
+
+
+def recipe(name: str, plan: PlanFn, summarize: SummarizeFn, cost: dict[str, str]) -> Recipe:
+    """The recipe of paper item `name`, with the title and claim `paper.ITEMS` gives it."""
+    item = paper.item(name)
+    return Recipe(item.name, item.title, item.claim, plan, summarize, cost)
 
 
 def claim(text: str, ok: bool | None, evidence: str) -> dict:
     """One verdict line; `ok=None` means the data to decide is missing."""
     verdict = "not run" if ok is None else ("reproduced" if ok else "not reproduced")
     return {"claim": text, "verdict": verdict, "evidence": evidence}
+
+
+def table(name: str, columns: list[str], rows: list[list], paper: dict | None = None) -> dict:
+    """One result table; `paper` holds the published numbers in the same layout, if any."""
+    return {"name": name, "columns": columns, "rows": rows, "paper": paper}

@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 
-from advland.experiments.recipe import RunResult
+from advland.experiments.recipe import RunResult, claim
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -86,3 +86,13 @@ def ordered(values: Sequence[float], increasing: bool) -> bool:
 
 def fmt_series(keys: Sequence[float], values: Sequence[float], fmt: str = ".3g") -> str:
     return ", ".join(f"ε={k:g}: {v:{fmt}}" for k, v in zip(keys, values, strict=True))
+
+
+def trend_claim(
+    text: str, what: str, eps: Sequence[float], values: Sequence[float], increasing: bool
+) -> dict:
+    """The verdict on "`values` move with ε in the claimed direction" (`ordered`), with the
+    series as evidence: "WHAT: ε=0: …, ε=0.1: …"."""
+    return claim(
+        text, ordered(values, increasing=increasing), f"{what}: " + fmt_series(eps, values)
+    )

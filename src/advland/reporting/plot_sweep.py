@@ -29,6 +29,7 @@ def plot_sweep(
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    data: dict[str, dict[str, object]]
     data = {k: {"x": x, "mean": m, "std": s} for k, (x, m, s) in series.items()}
     if reference is not None:
         data["reference"] = {"label": reference[0], "value": reference[1]}

@@ -16,11 +16,7 @@ from advland.reporting.report_items import (
     ItemEntry,
     cell,
     companions,
-    compute_line,
-    duration,
-    hardware_line,
-    pairs_line,
-    runs_line,
+    meta_fields,
     summary_rows,
     verdict_counts,
 )
@@ -76,10 +72,14 @@ def render_html(entries: list[ItemEntry]) -> str:
 def _header(entries: list[ItemEntry]) -> str:
     ran = sum(e.result is not None for e in entries)
     rows = [
-        [f'<a href="#{r["item"]}">{r["item"]}</a>', escape(r["scale"]),
-         _verdict_cell(e, r["verdicts"]), escape(r["wall time"])]
+        [
+            f'<a href="#{r["item"]}">{r["item"]}</a>',
+            escape(r["scale"]),
+            _verdict_cell(e, r["verdicts"]),
+            escape(r["wall time"]),
+        ]
         for e, r in zip(entries, summary_rows(entries), strict=True)
-    ]  # fmt: skip
+    ]
     paper = PAPER.replace("*", "")
     return (
         "<h1>advland: reproducing the paper</h1>\n"
@@ -113,20 +113,13 @@ def _item(e: ItemEntry) -> str:
     r = e.result
     parts = [head, _meta(r), "<h3>Claims</h3>", _claims(r["claims"]), _failed(r["failed_jobs"])]
     parts += [_result_table(t) for t in r["tables"]]
-    if r["figures"]:
+    if r["figures"] and e.folder is not None:
         parts += ["<h3>Figures</h3>", *(_figure(e.folder, f) for f in r["figures"])]
     return "\n".join(parts) + "\n</section>"
 
 
 def _meta(r: dict) -> str:
-    seeds = ", ".join(str(s) for s in r["seeds"]) or "-"
-    fields = [
-        ("scale", r["scale"]), ("seeds", seeds), ("runs", runs_line(r["runs"])),
-        ("wall time", duration(r["wall_s"])), ("compute", compute_line(r)),
-        ("settings", pairs_line(r["settings"])),
-        ("hardware", hardware_line(r["hardware"])),
-        ("versions", pairs_line(r["versions"], " ")), ("finished", r["finished"]),
-    ]  # fmt: skip
+    fields = meta_fields(r)
     return "\n".join(f'<div class="meta"><b>{k}:</b> {escape(str(v))}</div>' for k, v in fields)
 
 

@@ -1,25 +1,41 @@
 """The report's model: every paper item, in paper order, with its result.json if it has one.
 
-Shared by the Markdown and HTML renderers, so both say the same thing: the same summary
-rows, verdict counts, durations and figure companions.
+The items themselves (name, title, claim, in order) are data the caller passes in, so the
+report knows nothing of how they are reproduced. Shared by the Markdown and HTML renderers,
+so both say the same thing: the same summary rows, verdict counts, durations and figure
+companions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from advland.errors import UserError
-from advland.experiments.paper import ITEMS, PaperItem
 from advland.fileio import read_json
 from advland.reporting.report_schema import VERDICTS, validate_result
 
 COMPANIONS = (".pdf", ".csv", ".json")  # files saved beside each figure's PNG
 
 
+class Item(Protocol):
+    """One item of the paper as the report lists it (e.g. `experiments.paper.PaperItem`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def claim(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ItemEntry:
-    paper: PaperItem
+    paper: Item
     result: dict | None  # the validated result.json; None when the item was not run
     folder: Path | None  # the folder holding result.json and its figures
 
@@ -32,23 +48,28 @@ class ItemEntry:
         return self.result["claim"] if self.result else self.paper.claim
 
 
-def load_items(root: Path) -> list[ItemEntry]:
-    """One entry per paper item, in paper order, from every `<root>/*/result.json`."""
+def load_items(root: Path, items: Sequence[Item]) -> list[ItemEntry]:
+    """One entry per item of `items`, in that order, from every `<root>/*/result.json`."""
     if not root.is_dir():
-        raise UserError(f"report folder {str(root)!r} does not exist; pass the folder that "
-                        "`advland reproduce` wrote into")  # fmt: skip
+        raise UserError(
+            f"report folder {str(root)!r} does not exist; pass the folder that "
+            "`advland reproduce` wrote into"
+        )
+    names = [it.name for it in items]
     found: dict[str, Path] = {}
     results: dict[str, dict] = {}
     for path in sorted(root.glob("*/result.json")):
-        result = validate_result(_read_json(path), path)
+        result = validate_result(_read_json(path), path, names)
         name = result["item"]
         if name in found:
-            raise UserError(f"{path} and {found[name]} both hold results for {name!r}; move "
-                            "one of the two folders out of the report folder")  # fmt: skip
+            raise UserError(
+                f"{path} and {found[name]} both hold results for {name!r}; move "
+                "one of the two folders out of the report folder"
+            )
         found[name], results[name] = path, result
     return [
         ItemEntry(it, results.get(it.name), found[it.name].parent if it.name in found else None)
-        for it in ITEMS
+        for it in items
     ]
 
 
@@ -106,8 +127,10 @@ def companions(folder: Path, figure: str) -> list[Path]:
 
 
 def runs_line(runs: dict) -> str:
-    return (f"{runs['completed']}/{runs['total']} completed, {runs['diverged']} diverged, "
-            f"{runs['failed']} failed")  # fmt: skip
+    return (
+        f"{runs['completed']}/{runs['total']} completed, {runs['diverged']} diverged, "
+        f"{runs['failed']} failed"
+    )
 
 
 def hardware_line(hw: dict) -> str:
@@ -131,6 +154,22 @@ def _value(v: object) -> str:
 def cell(v: object) -> str:
     """A table cell as text: numbers as given, true/false as yes/no, null as "-"."""
     return _value(v)
+
+
+def meta_fields(result: dict) -> list[tuple[str, str]]:
+    """What produced an item's numbers, as (label, text) in the order both reports show."""
+    seeds = ", ".join(str(s) for s in result["seeds"]) or "-"
+    return [
+        ("scale", result["scale"]),
+        ("seeds", seeds),
+        ("runs", runs_line(result["runs"])),
+        ("wall time", duration(result["wall_s"])),
+        ("compute", compute_line(result)),
+        ("settings", pairs_line(result["settings"])),
+        ("hardware", hardware_line(result["hardware"])),
+        ("versions", pairs_line(result["versions"], " ")),
+        ("finished", result["finished"]),
+    ]
 
 
 def compute_line(result: dict) -> str:

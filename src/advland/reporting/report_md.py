@@ -5,17 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from advland.reporting.report_items import (
-    ItemEntry,
-    cell,
-    companions,
-    compute_line,
-    duration,
-    hardware_line,
-    pairs_line,
-    runs_line,
-    summary_rows,
-)
+from advland.reporting.report_items import ItemEntry, cell, companions, meta_fields, summary_rows
 
 PAPER = "Liu et al., *On the Loss Landscape of Adversarial Training*, NeurIPS 2020"
 
@@ -46,20 +36,18 @@ def render_markdown(entries: list[ItemEntry], out: Path) -> str:
 
 def _item(e: ItemEntry, out: Path) -> list[str]:
     head = [f'<a id="{e.paper.name}"></a>', "", f"## {e.paper.name}: {_esc(e.title)}", ""]
+    claim = f"*Paper's claim:* {_esc(e.claim)}"
     if e.result is None:
-        return [*head, f"**not run**: run `advland reproduce {e.paper.name}` to produce it.",
-                "", f"*Paper's claim:* {_esc(e.claim)}"]  # fmt: skip
+        run = f"**not run**: run `advland reproduce {e.paper.name}` to produce it."
+        return [*head, run, "", claim]
     r = e.result
-    seeds = ", ".join(str(s) for s in r["seeds"]) or "-"
+    meta = meta_fields(r)
     lines = [
         *head,
-        f"*Paper's claim:* {_esc(e.claim)}",
+        claim,
         "",
-        f"- **scale:** {r['scale']} · **seeds:** {seeds} · **runs:** {runs_line(r['runs'])} · "
-        f"**wall time:** {duration(r['wall_s'])} · **compute:** {compute_line(r)}",
-        f"- **settings:** {_esc(pairs_line(r['settings']))}",
-        f"- **hardware:** {_esc(hardware_line(r['hardware']))} · **versions:** "
-        f"{_esc(pairs_line(r['versions'], ' '))} · **finished:** {_esc(r['finished'])}",
+        # scale … compute; settings; hardware, versions, finished
+        *(f"- {_pairs(part)}" for part in (meta[:5], meta[5:6], meta[6:])),
         "",
         "### Claims",
         "",
@@ -70,9 +58,13 @@ def _item(e: ItemEntry, out: Path) -> list[str]:
         lines += [f"- `{_esc(j['job'])}`: {_esc(j['last_line'])}" for j in r["failed_jobs"]]
     for t in r["tables"]:
         lines += ["", *_result_table(t)]
-    if r["figures"]:
+    if r["figures"] and e.folder is not None:
         lines += ["", "### Figures", "", *_figures(e.folder, r["figures"], out)]
     return lines
+
+
+def _pairs(fields: list[tuple[str, str]]) -> str:
+    return " · ".join(f"**{k}:** {_esc(v)}" for k, v in fields)
 
 
 def _claims(claims: list[dict]) -> list[str]:

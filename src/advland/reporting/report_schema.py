@@ -8,11 +8,11 @@ that names the file, the field and the bad value, and says how to fix it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from advland.errors import UserError
-from advland.experiments.paper import ITEM_NAMES
 
 SCALES = ("quick", "full")
 VERDICTS = ("reproduced", "not reproduced", "not run")
@@ -21,14 +21,15 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _CELL = (str, int, float, bool, type(None))
 
 
-def validate_result(obj: Any, path: Path) -> dict:
-    """`obj` (parsed from `path`) if it satisfies the result.json contract; else UserError."""
+def validate_result(obj: Any, path: Path, items: Sequence[str]) -> dict:
+    """`obj` (parsed from `path`) if it satisfies the result.json contract for one of the
+    item names `items`; else UserError."""
     where = _Where(path)
     if not isinstance(obj, dict):
         raise where.bad(f"must hold a JSON object, got {_short(obj)}")
     name = where.get(obj, "item", str)
-    if name not in ITEM_NAMES:
-        raise where.bad(f"field 'item' must be one of {', '.join(ITEM_NAMES)}, got {name!r}")
+    if name not in items:
+        raise where.bad(f"field 'item' must be one of {', '.join(items)}, got {name!r}")
     for key in ("title", "claim", "finished"):
         where.get(obj, key, str)
     if where.get(obj, "scale", str) not in SCALES:
@@ -133,8 +134,10 @@ def _check_grid(where: _Where, table: dict, ctx: str) -> None:
     for i, row in enumerate(where.get(table, "rows", list, ctx=ctx)):
         name = f"{ctx}.rows[{i}]"
         if not isinstance(row, list) or len(row) != len(columns):
-            raise where.bad(f"field '{name}' must be a list of {len(columns)} cells (one per "
-                            f"column), got {_short(row)}")  # fmt: skip
+            raise where.bad(
+                f"field '{name}' must be a list of {len(columns)} cells (one per column), "
+                f"got {_short(row)}"
+            )
         _check_items(where, row, name, *_CELL)
 
 
@@ -146,8 +149,9 @@ def _check_figure(where: _Where, fig: Any, ctx: str, folder: Path) -> None:
     if rel.is_absolute() or ".." in rel.parts or "\\" in fig or not rel.parts:
         raise where.bad(f"field '{ctx}' must be a path inside {folder.name}/, got {fig!r}")
     if rel.suffix.lower() != ".png":
-        raise where.bad(f"field '{ctx}' must name a .png file (its .pdf sits beside it), "
-                        f"got {fig!r}")  # fmt: skip
+        raise where.bad(
+            f"field '{ctx}' must name a .png file (its .pdf sits beside it), got {fig!r}"
+        )
     file = folder / rel
     if not file.is_file():
         raise where.bad(f"figure {fig!r} listed in '{ctx}' does not exist in {folder.name}/")
@@ -157,8 +161,15 @@ def _check_figure(where: _Where, fig: Any, ctx: str, folder: Path) -> None:
 
 
 def _kind_names(kinds: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", list: "a list",
-             dict: "a JSON object", type(None): "null", bool: "true/false"}  # fmt: skip
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "a JSON object",
+        type(None): "null",
+        bool: "true/false",
+    }
     if float in kinds:
         kinds = tuple(k for k in kinds if k is not int)  # "a number" covers both
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
