@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -307,6 +308,23 @@ def test_allow_lists_name_existing_functions():
         sizes += function_sizes(path.read_text(encoding="utf-8"), name)
     known = {s.where for s in sizes}
     assert not (set(ALLOWED_LONG) | set(ALLOWED_POSITIONAL)) - known
+
+
+def test_every_module_imports_and_plotting_stays_lazy():
+    """Each module imports on its own in a fresh interpreter (no cycle bites at import
+    time), and importing all of them loads no matplotlib: figures import it when made."""
+    names = [n for n in find_modules(SRC) if not n.endswith("__main__")]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"matplotlib imported eagerly: {proc.stdout}"
 
 
 # ---------------------------------------------------------------- the detectors can fail
