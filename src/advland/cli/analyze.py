@@ -68,7 +68,11 @@ def tool_config(cls, defaults: dict, overrides: list[str]):
     works, with a deprecation note on stderr."""
     names = {f.name for f in dataclasses.fields(cls)}
     base = _fit_defaults(names, defaults)
-    return from_dict(cls, apply_overrides(base, _nest_attack_keys(names, overrides)))
+    overrides, renamed = _nest_attack_keys(names, overrides)
+    cfg = from_dict(cls, apply_overrides(base, overrides))
+    for old in renamed:  # after the build: a bad value's error stays the one line printed
+        old_key_note(old, f"attack.{old}")
+    return cfg
 
 
 def _fit_defaults(names: set[str], defaults: dict) -> dict:
@@ -83,17 +87,19 @@ def _fit_defaults(names: set[str], defaults: dict) -> dict:
     return base
 
 
-def _nest_attack_keys(names: set[str], overrides: list[str]) -> list[str]:
+def _nest_attack_keys(names: set[str], overrides: list[str]) -> tuple[list[str], list[str]]:
+    """Overrides with the flat attack keys moved under `attack.`, and those keys."""
     if "attack" not in names:
-        return list(overrides)
-    out = []
+        return list(overrides), []
+    out, renamed = [], []
     for item in overrides:
         key, sep, value = item.partition("=")
-        if sep and key.strip() in FLAT_ATTACK_FIELDS and key.strip() not in names:
-            old_key_note(key.strip(), f"attack.{key.strip()}")
-            item = f"attack.{key.strip()}={value}"
+        key = key.strip()
+        if sep and key in FLAT_ATTACK_FIELDS and key not in names:
+            renamed.append(key)
+            item = f"attack.{key}={value}"
         out.append(item)
-    return out
+    return out, renamed
 
 
 def old_key_note(old: str, new: str) -> None:
