@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from advland.analysis.landscape.surface import SurfaceConfig, loss_surface
+from advland.attacks.spec import AttackConfig
 from advland.device import pick_device
 from advland.models import build_model
 from benchmarks.common import emit, interleaved, machine, ratio_clock, stats, table
@@ -52,10 +53,18 @@ CONTENDERS = {
 
 def surface_config(s: dict, mode: str, channels_last: bool = False) -> SurfaceConfig:
     return SurfaceConfig(
-        a1=(-1.0, 1.0), n1=s["n"], a2=(-1.0, 1.0), n2=s["n"], eps=(0.3,), steps=s["steps"],
-        step_size=0.01, batch_size=s["batch_size"], points_per_batch=s["points_per_batch"],
-        mode=mode, channels_last=channels_last, seed=0,
-    )  # fmt: skip
+        a1=(-1.0, 1.0),
+        n1=s["n"],
+        a2=(-1.0, 1.0),
+        n2=s["n"],
+        eps=(0.3,),
+        attack=AttackConfig(eps=0.3, steps=s["steps"], step_size=0.01),
+        batch_size=s["batch_size"],
+        points_per_batch=s["points_per_batch"],
+        mode=mode,
+        channels_last=channels_last,
+        seed=0,
+    )
 
 
 def _surface(model, x, y, cfg: SurfaceConfig, out: dict, name: str) -> None:
@@ -81,11 +90,15 @@ def measure(quick: bool, device: torch.device, repeats: int, **overrides) -> dic
     clock = ratio_clock(device)
     points = grids["grouped"].size
     rows = [
-        {"mode": m, "points": points, "seconds": stats(times["wall"][m]),
-         "cpu_seconds": stats(times["cpu"][m]),
-         "points_per_s": points / stats(times[clock][m])["median"]}
+        {
+            "mode": m,
+            "points": points,
+            "seconds": stats(times["wall"][m]),
+            "cpu_seconds": stats(times["cpu"][m]),
+            "points_per_s": points / stats(times[clock][m])["median"],
+        }
         for m in contenders
-    ]  # fmt: skip
+    ]
     rate = {r["mode"]: r["points_per_s"] for r in rows}
     return {
         "threads": torch.get_num_threads(),
@@ -134,23 +147,35 @@ def run(
 
 def report(result: dict) -> str:
     s = result["settings"]
-    out = [f"LeNet w={s['width']} on {result['device']}, {s['examples']} examples, "
-           f"{s['n']}x{s['n']} grid, PGD-{s['steps']} at every point, {s['points_per_batch']} "
-           f"points per batched call, median of {result['repeats']}"]  # fmt: skip
+    out = [
+        f"LeNet w={s['width']} on {result['device']}, {s['examples']} examples, "
+        f"{s['n']}x{s['n']} grid, PGD-{s['steps']} at every point, {s['points_per_batch']} "
+        f"points per batched call, median of {result['repeats']}"
+    ]
     rows = []
     for r in result["by_threads"]:
         for row in r["rows"]:
-            rows.append([r["threads"], row["mode"], row["seconds"]["median"],
-                         row["seconds"]["min"], row["seconds"]["max"],
-                         row["cpu_seconds"]["median"], row["points_per_s"]])  # fmt: skip
+            rows.append(
+                [
+                    r["threads"],
+                    row["mode"],
+                    row["seconds"]["median"],
+                    row["seconds"]["min"],
+                    row["seconds"]["max"],
+                    row["cpu_seconds"]["median"],
+                    row["points_per_s"],
+                ]
+            )
     heads = ["threads", "mode", "median s", "min s", "max s", "CPU s", "points/s"]
     out.append(table(heads, rows, ".2f"))
     for r in result["by_threads"]:
-        out.append(f"  {r['threads']} thread(s), {r['clock']} time: speed-up grouped/loop "
-                   f"{r['speedup_grouped_over_loop']:.2f}x (target >= 2x on CPU), grouped/loop "
-                   f"NHWC {r['speedup_grouped_over_loop_nhwc']:.2f}x, vmap/loop "
-                   f"{r['speedup_vmap_over_loop']:.2f}x; max |dloss| "
-                   f"{r['max_abs_loss_diff']:.1e}")  # fmt: skip
+        out.append(
+            f"  {r['threads']} thread(s), {r['clock']} time: speed-up grouped/loop "
+            f"{r['speedup_grouped_over_loop']:.2f}x (target >= 2x on CPU), grouped/loop "
+            f"NHWC {r['speedup_grouped_over_loop_nhwc']:.2f}x, vmap/loop "
+            f"{r['speedup_vmap_over_loop']:.2f}x; max |dloss| "
+            f"{r['max_abs_loss_diff']:.1e}"
+        )
     return "\n".join(out)
 
 

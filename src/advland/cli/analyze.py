@@ -169,15 +169,20 @@ def run_hessian(args) -> int:
     return 0
 
 
+def _landscape_defaults(run, **attack) -> dict:
+    """The run's own training attack for a landscape tool: in eval mode (these tools keep
+    BatchNorm statistics untouched), with `attack` changes."""
+    return {"attack": {**_attack_defaults(run)["attack"], "model_mode": "eval", **attack}}
+
+
 def run_similarity(args) -> int:
     from advland.analysis.landscape.similarity import SimilarityConfig, perturbation_similarity
-    from advland.fileio import atomic_write_json
-    from advland.reporting.plot_similarity import plot_similarity
+    from advland.analysis.runner import Job
     from advland.runs.load import load_run, subset
 
     run = load_run(args.runs[0], args.checkpoint, args.device)
     out = _out(args, run.path, "similarity")
-    cfg = tool_config(SimilarityConfig, _attack_defaults(run), args.overrides)
+    cfg = tool_config(SimilarityConfig, _landscape_defaults(run), args.overrides)
     xtr, ytr, itr = subset(run.splits.train, args.train_n, cfg.seed, run.device)
     xte, yte, ite = subset(run.splits.test, args.test_n, cfg.seed, run.device)
     v = _top_eigenvectors(run, k=1)[0]
@@ -185,19 +190,16 @@ def run_similarity(args) -> int:
     results = []
     for direction, vec in (("top-eigenvector", v), ("random", None)):
         c = dataclasses.replace(cfg, direction=direction)
+        dest = out / direction
         results.append(
             perturbation_similarity(
-                run.model,
-                vec,
-                (xtr, ytr),
-                (xte, yte),
-                c,
-                out_dir=out / direction,
-                indices=indices,
+                run.model, vec, (xtr, ytr), (xte, yte), c, out_dir=dest, indices=indices
             )
         )
-    atomic_write_json(out / "similarity.json", {r.config.direction: r.to_dict() for r in results})
-    plot_similarity(results, out / "similarity_figure")
+    job = Job("similarity", out)
+    job.write_json("similarity.json", {r.config.direction: r.to_dict() for r in results})
+    plot = "advland.reporting.plot_similarity:plot_similarity"
+    job.figure(plot, results, job.path("similarity_figure"))
     print(f"written to {out}")
     return 0
 
@@ -208,22 +210,19 @@ def run_surface(args) -> int:
 
     run = load_run(args.runs[0], args.checkpoint, args.device)
     out = _out(args, run.path, "surface")
-    defaults = _attack_defaults(run)
-    defaults["eps"] = sorted({0.0, run.cfg.attack.eps})
-    defaults["step_size"] = None  # step_ratio·ε for each budget of the scan
-    defaults["directions"] = args.directions
+    # budgets: 0 and the run's ε; each with the step step_ratio·ε unless set
+    defaults = {**_landscape_defaults(run, step_size=None), "directions": args.directions}
     cfg = tool_config(SurfaceConfig, defaults, args.overrides)
     x, y, idx = subset(run.splits.train, args.train_n, cfg.seed, run.device)
-    dirs = None
-    if cfg.directions == "eigen":
-        dirs = _top_eigenvectors(run, k=2)
+    dirs = _top_eigenvectors(run, k=2) if cfg.directions == "eigen" else None
     loss_surface(run.model, (x, y), cfg, directions=dirs, out_dir=out, indices=idx)
     print(f"written to {out}")
     return 0
 
 
 def run_curve(args) -> int:
-    from advland.analysis.landscape.curves import CurveConfig, evaluate_curve, train_curve
+    from advland.analysis.landscape.curve_eval import evaluate_curve
+    from advland.analysis.landscape.curves import CurveConfig, train_curve
     from advland.runs.load import load_run, subset
 
     a = load_run(args.runs[0], args.checkpoint, args.device)
@@ -231,7 +230,7 @@ def run_curve(args) -> int:
     if (a.cfg.model, a.cfg.data.name) != (b.cfg.model, b.cfg.data.name):
         raise UserError("both runs must use the same model, width and dataset to be connected")
     out = _out(args, None, "curve") if args.out else a.path / "analysis" / f"curve-{b.path.name}"
-    cfg = tool_config(CurveConfig, _attack_defaults(a), args.overrides)
+    cfg = tool_config(CurveConfig, _landscape_defaults(a), args.overrides)
     train = subset(a.splits.train, args.train_n, cfg.seed, a.device)
     test = subset(a.splits.test, args.test_n, cfg.seed, a.device)
     curve = train_curve(a.model, b.model, train[:2], cfg, checkpoint=out / "curve-train.pt")

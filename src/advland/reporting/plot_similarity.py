@@ -39,7 +39,8 @@ def plot_similarity(
         raise UserError("plot_similarity needs at least one SimilarityResult")
     fig, axes = new_figure(1, 2, (10, 4))
     ax_s, ax_e = axes[0]
-    colours, data = {}, {}  # one colour per label, shared by eigenvector and random
+    colours: dict[str, str] = {}  # one colour per label, shared by eigenvector and random
+    data: dict[str, dict] = {}
     for i, res in enumerate(results):
         label = labels[i] if labels else f"ε={res.config.attack.eps:.4g}"
         eigen = res.config.direction == "top-eigenvector"

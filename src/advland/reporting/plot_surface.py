@@ -24,10 +24,15 @@ def plot_surface(result, path: str | Path) -> list[Path]:
         "a1": result.a1.tolist(),
         "a2": result.a2.tolist(),
         "eps": list(result.eps),
-        "loss": np.where(result.done, result.loss, None).tolist(),
-        "robust_error": np.where(result.done, result.error, None).tolist(),
+        "loss": _blank_unfinished(result.done, result.loss),
+        "robust_error": _blank_unfinished(result.done, result.error),
     }
     return save_figure(fig, data, Path(path).with_suffix(""))
+
+
+def _blank_unfinished(done: np.ndarray, values: np.ndarray) -> list:
+    """The values as nested lists, None at unfinished points."""
+    return np.where(done, values, np.array(None, dtype=object)).tolist()
 
 
 def _plot_1d(result, loss: np.ndarray):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -70,17 +71,18 @@ class BezierCurve(nn.Module):
     def points(self) -> list[list[torch.Tensor]]:
         n = len(self.names)
         ends = self._stored("start", n), self._stored("end", n)
-        return [ends[0], *(list(c) for c in self.controls), ends[1]]
+        return [ends[0], *(list(cast(nn.ParameterList, c)) for c in self.controls), ends[1]]
 
     def params_at(self, t: float) -> dict[str, torch.Tensor]:
         """B(t) as a name → tensor dict (differentiable w.r.t. the control points)."""
         w = bernstein(t, self.order)
-        out = {}
+        out: dict[str, torch.Tensor] = {}
         for k, name in enumerate(self.names):
-            acc = None
+            acc: torch.Tensor | None = None
             for i, pts in enumerate(self.points()):
                 term = w[i].to(pts[k].dtype) * pts[k]
                 acc = term if acc is None else acc + term
+            assert acc is not None  # the curve has at least its two ends
             out[name] = acc
         return out
 

@@ -176,7 +176,7 @@ def _eval_fingerprint(curve: BezierCurve, train: Split, test: Split, cfg: CurveC
 def _finished_points(cache: StageCache | None, fp: str) -> dict[int, dict[str, float]]:
     """Points of an earlier call with the same fingerprint (none without a cache)."""
     rec = cache.get(POINTS, fp) if cache is not None else None
-    if rec is None:
+    if cache is None or rec is None:
         return {}
     done = {int(k): v for k, v in rec["points"].items()}
     cache.note(POINTS, f"reusing {len(done)} finished curve points in {{path}}")

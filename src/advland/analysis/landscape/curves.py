@@ -154,6 +154,7 @@ def _epoch_batches(data, batch_size: int, gen: torch.Generator, pos: Position) -
         pos.epoch_rng = gen.get_state()
         return _batches(data, batch_size, gen)
     now = gen.get_state()
+    assert pos.epoch_rng is not None  # saved with every mid-epoch position
     gen.set_state(pos.epoch_rng)
     batches = _batches(data, batch_size, gen)
     gen.set_state(now)

@@ -86,13 +86,17 @@ class GroupedLinear(_GroupedLayer):
 
 
 class GroupedBatchNorm(_GroupedLayer):
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, bn: nn.modules.batchnorm._BatchNorm, prefix: str, store: _Store) -> None:
-        if bn.training or bn.running_mean is None:
+        mean, var = bn.running_mean, bn.running_var
+        if bn.training or mean is None or var is None:
             raise NotGroupable(f"{prefix}: BatchNorm must be in eval mode with running stats")
         super().__init__(bn, prefix, store)
         self.affine, self.eps = bn.affine, bn.eps
-        self.register_buffer("running_mean", bn.running_mean.detach().clone())
-        self.register_buffer("running_var", bn.running_var.detach().clone())
+        self.register_buffer("running_mean", mean.detach().clone())
+        self.register_buffer("running_var", var.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.store.points

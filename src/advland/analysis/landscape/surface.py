@@ -112,7 +112,8 @@ def surface_directions(
 
 def _anchors(cfg: SurfaceConfig, a1: np.ndarray, a2: np.ndarray, units) -> tuple:
     """Per point: its attack point (block centre) → (unique anchor coords, index map)."""
-    k, keys, index = cfg.reuse_attack_block, {}, []
+    k, index = cfg.reuse_attack_block, []
+    keys: dict[tuple[int, int], int] = {}
     for _, i, j in units:
         bi, bj = i // k, j // k
         index.append(keys.setdefault((bi, bj), len(keys)))
@@ -183,13 +184,14 @@ class _Scan:
             idx.to(self.dev),
         )
         attack = cfg.attack_at(self.budgets[e])
-        ls, er = torch.zeros(len(batch), dtype=torch.float64, device=self.dev), 0
+        ls = torch.zeros(len(batch), dtype=torch.float64, device=self.dev)
+        er = torch.zeros(len(batch), dtype=torch.float64, device=self.dev)
         for b in range(0, x_all.shape[0], bs):
             xb, yb = x_all[b : b + bs].to(self.dev), y_all[b : b + bs].to(self.dev)
             out = self._run(points, DataBatch(xb, yb, attack, attack_seed(cfg, e, b // bs)))
             ls, er = ls + out[0], er + out[1]
-        n, ls, er = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
-        return ls / n, 100.0 * er / n
+        n, loss, errors = x_all.shape[0], ls.cpu().numpy(), er.cpu().numpy()  # one sync/batch
+        return loss / n, 100.0 * errors / n
 
     def _run(self, points: Points, batch: DataBatch) -> tuple[torch.Tensor, torch.Tensor]:
         while True:

@@ -72,7 +72,7 @@ class PointEvaluator:
         fixed = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
         self.fixed = {**fixed, **dict(model.named_buffers())}
         self.loss_fn = get_loss(cfg.attack_loss)
-        self.work = None  # model copy for the loop path, made on first use
+        self.work: nn.Module | None = None  # model copy for the loop path, made on first use
         self.grouped: GroupedNet | None = None  # made and checked on first use
 
     def run(self, mode: str, points: Points, batch: DataBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,6 +120,7 @@ class PointEvaluator:
             loss = vmap(self.loss_fn, in_dims=(0, None))(z, y).float()
             cand = (xa, loss, z.argmax(-1) != y)
             best = cand if best is None else vmap(keep_worst)(best, cand)
+        assert best is not None  # there is at least one start
         return best[0]
 
     def _run_batched(self, stack, attack_fn, logits, points: Points, batch: DataBatch):
@@ -216,12 +217,13 @@ class PointEvaluator:
         x, y = batch.x, batch.y
         nhwc = self.cfg.channels_last and x.dim() == 4  # image batches only
         if self.work is None:
-            self.work = copy.deepcopy(self.model).eval()
-            if nhwc:
-                self.work = self.work.to(memory_format=torch.channels_last)
+            work = copy.deepcopy(self.model).eval()
+            # Module.to takes memory_format (documented; missing from its type stubs)
+            self.work = work.to(memory_format=torch.channels_last) if nhwc else work  # type: ignore[call-overload]
+        work = self.work
         if nhwc:
             x = x.contiguous(memory_format=torch.channels_last)
-        params = trainable(self.work)
+        params = trainable(work)
         losses, errors, adv = [], [], {}
         for p in range(points.coords.shape[0]):
             u = int(points.index[p])
@@ -229,10 +231,10 @@ class PointEvaluator:
                 self._load(params, points, points.anchors[u : u + 1])
                 gen = torch.Generator().manual_seed(batch.seed)
                 adv[u] = adversarial(
-                    self.work, x, y, batch.attack, loss=self.cfg.attack_loss, generator=gen
+                    work, x, y, batch.attack, loss=self.cfg.attack_loss, generator=gen
                 )
             self._load(params, points, points.coords[p : p + 1])
-            z = self.work(adv[u])
+            z = work(adv[u])
             losses.append(F.cross_entropy(z, y, reduction="sum").double())
             errors.append((z.argmax(1) != y).sum().double())
         return torch.stack(losses), torch.stack(errors)
