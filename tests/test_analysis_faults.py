@@ -189,7 +189,8 @@ def test_curve_training_interrupted_in_process_resumes_exactly(tmp_path, monkeyp
 def test_hessian_rerun_reuses_solve_and_random_models(tmp_path, monkeypatch):
     """Python API: a rerun into the same folder solves nothing and builds no random model."""
     model, (x, y) = lenet(), random_images(16)
-    cfg = SpectrumConfig(k=2, subset_size=16, eps=0.1, steps=1, num_random_models=2)
+    attack = AttackConfig(eps=0.1, steps=1, step_size=2.5 * 0.1)
+    cfg = SpectrumConfig(k=2, subset_size=16, attack=attack, num_random_models=2)
     built = []
 
     def factory(seed: int):
