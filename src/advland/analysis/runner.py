@@ -264,9 +264,11 @@ class Job:
         numbers are the primary output."""
         if isinstance(plot, str):
             module, _, func = plot.partition(":")
-            plot = getattr(importlib.import_module(module), func)
+            draw: Callable[..., Any] = getattr(importlib.import_module(module), func)
+        else:
+            draw = plot
         try:
-            return plot(*args)
+            return draw(*args)
         except UserError as e:
             if not optional:
                 raise

@@ -79,7 +79,7 @@ def accepts_flat_attack(
     numbers."""
 
     def wrap(cls: type) -> type:
-        init = cls.__init__
+        init = vars(cls)["__init__"]
 
         @functools.wraps(init)
         def __init__(self, *args, **kwargs) -> None:
@@ -96,7 +96,7 @@ def accepts_flat_attack(
                 kwargs["attack"] = fold_flat_attack(base, flat, unset_step)
             init(self, *args, **kwargs)
 
-        cls.__init__ = __init__
+        cls.__init__ = __init__  # type: ignore[misc]
         return cls
 
     return wrap if cls is None else wrap(cls)

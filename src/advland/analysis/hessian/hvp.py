@@ -255,7 +255,7 @@ class HessianOperator:
             tangents = dict(zip(self.names, unflatten(flat, self.params), strict=True))
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated")
-                _, hv = jvp(func_grad(loss_fn), (primals,), (tangents,))
+                hv = jvp(func_grad(loss_fn), (primals,), (tangents,))[1]
             return flatten([hv[n] for n in self.names])
 
         return flat_hvp

@@ -109,4 +109,5 @@ def _one_pair(
         v, last = hv.clone(), v  # `last` is the vector the estimate belongs to
     else:
         v = last
+    assert previous is not None  # max_iter >= 2: at least one product
     return v, previous, float((hv - previous * v).norm()), converged, products

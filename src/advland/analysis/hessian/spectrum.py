@@ -165,7 +165,7 @@ def random_model_losses(
 def _known_losses(cache: StageCache | None, fp: str, wanted: int) -> dict[int, float]:
     """Random-model losses by seed from an earlier call with the same inputs."""
     rec = cache.get("random_losses", fp) if cache is not None else None
-    if rec is None:
+    if cache is None or rec is None:
         return {}
     losses = {int(k): float(v) for k, v in rec["losses"].items() if int(k) < wanted}
     reused = f"reusing {len(losses)} of {wanted} random-model losses in {{path}}"
@@ -186,7 +186,7 @@ def _losses_and_eigen(
     computed and saved there at once (the solve is the expensive part)."""
     xs, ys, idx = data
     saved = cache.get("solve", fp) if cache is not None else None
-    if saved is not None:
+    if cache is not None and saved is not None:
         cache.note("solve", "reusing the eigensolve in {path}")
         return solved_from(saved, xs.device)
     op = HessianOperator.at_adversarial(
@@ -223,8 +223,9 @@ def compute_spectrum(
     eigen, adv_loss, clean_loss = _losses_and_eigen(
         model, (xs, ys, idx), cfg, cache=cache, fp=solve_fp, progress=progress
     )
-    seeds, losses = (), ()
-    if normalise:
+    seeds: tuple[int, ...] = ()
+    losses: tuple[float, ...] = ()
+    if normalise and model_factory is not None:
         save = _saver(cache, norm_fp) if cache is not None else None
         seeds, losses = random_model_losses(
             model_factory, xs, ys, cfg, progress=progress, known=known, save=save
