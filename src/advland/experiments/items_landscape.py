@@ -19,7 +19,7 @@ import numpy as np
 
 from advland.experiments.eps_models import cifar_eps_runs, mnist_eps_runs
 from advland.experiments.jobs import AnalysisJob, TrainJob, analysis_job, set_args, subset_args
-from advland.experiments.outputs import load_json, outputs_by_eps
+from advland.experiments.outputs import config_eps, load_json, outputs_by_eps
 from advland.experiments.recipe import Context, Plan, Summary, claim, recipe
 from advland.experiments.stats import fmt_series, ordered, trend_claim
 
@@ -164,7 +164,7 @@ def _curves_by_eps(ctx: Context, task: str) -> ByEps:
     for a in ctx.plan.analyses:
         rec = load_json(ctx.analysis_dir(a) / "curve.json")
         if rec is not None and a.name.startswith(f"curve-{task}-"):
-            found[rec["config"]["eps"]] = rec
+            found[config_eps(rec["config"])] = rec
     return dict(sorted(found.items()))
 
 
@@ -172,7 +172,9 @@ def _curve_figure(out: Path, task: str, found: ByEps) -> tuple[str, dict]:
     from advland.reporting.plot_curve import plot_curve
 
     shown = [
-        SimpleNamespace(config=SimpleNamespace(eps=e), t=r["t"], metrics=r["metrics"])
+        SimpleNamespace(
+            config=SimpleNamespace(attack=SimpleNamespace(eps=e)), t=r["t"], metrics=r["metrics"]
+        )
         for e, r in found.items()
     ]
     plot_curve(shown, out / f"curve_{task}")

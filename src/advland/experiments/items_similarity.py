@@ -4,13 +4,14 @@ Hessian eigenvector vs a random direction, for the ε-sweep models with ε > 0."
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from advland.experiments.eps_models import eps_runs
 from advland.experiments.jobs import AnalysisJob, TrainJob, analysis_job, set_args, subset_args
-from advland.experiments.outputs import outputs_by_eps
+from advland.experiments.outputs import config_eps, outputs_by_eps
 from advland.experiments.recipe import Context, Plan, Summary, claim, recipe
 
 # Paper: PGD from the model's own recipe, 4 repeats (random starts), the training set.
@@ -70,23 +71,16 @@ def direction_claims(by_eps: dict[float, dict]) -> list[dict]:
     ]
 
 
-def _result(record: dict):
-    """A saved similarity record as the `SimilarityResult` the plot takes."""
-    from advland.analysis.landscape.similarity import SimilarityConfig, SimilarityResult
-
+def _result(record: dict) -> SimpleNamespace:
+    """A saved similarity record as the result `plot_similarity` draws."""
     arrays = {
         k: {n: np.asarray(v) for n, v in record[k].items()} for k in ("mean", "std", "per_repeat")
     }
-    config: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()
-    }
-    return SimilarityResult(
-        SimilarityConfig(**config),
-        tuple(record["a"]),
-        arrays["per_repeat"],
-        arrays["mean"],
-        arrays["std"],
-        record["direction_norm"],
+    attack = SimpleNamespace(eps=config_eps(record["config"]))
+    return SimpleNamespace(
+        config=SimpleNamespace(direction=record["config"]["direction"], attack=attack),
+        a=tuple(record["a"]),
+        **arrays,
     )
 
 

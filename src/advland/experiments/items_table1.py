@@ -98,10 +98,8 @@ def cells(ctx: Context) -> Cells:
         for task in {_task(r.job) for r in rs}:
             sub = [r for r in rs if _task(r.job) == task]
             if periodic:
-                clean, robust = (
-                    ensemble_errors(sub, "clean_error"),
-                    ensemble_errors(sub, "robust_error"),
-                )
+                clean = ensemble_errors(sub, "clean_error")
+                robust = ensemble_errors(sub, "robust_error")
             else:
                 clean, robust = errors(sub, "clean_error"), errors(sub)
             out[(task, sched, bool(periodic))] = (clean, robust)

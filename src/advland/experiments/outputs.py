@@ -14,6 +14,12 @@ def load_json(path: Path) -> dict | None:
     return read_json(path, rerun="rerun 'advland reproduce' for this item")
 
 
+def config_eps(config: dict) -> float:
+    """The attack budget ε in the "config" of a saved analysis result: `attack.eps`, or the
+    flat `eps` of result files written before the attack settings were nested."""
+    return config["attack"]["eps"] if "attack" in config else config["eps"]
+
+
 def outputs_by_eps(ctx, task: str | None = None) -> dict[float, dict]:
     """ε → the result JSON of each run's analysis, for plans that pair every training run
     with one analysis (Fig. 2/3/9/10/12); runs of other tasks and missing outputs left out."""
