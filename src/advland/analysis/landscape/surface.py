@@ -31,6 +31,7 @@ atomic and checksummed); a later call with the same config, model, data and dire
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -145,7 +146,6 @@ def _batches(cfg: SurfaceConfig, done: np.ndarray) -> list[list[Unit]]:
 
 def _fingerprint(cfg: SurfaceConfig, model: nn.Module, data, dirs: list[Vec]) -> str:
     conf = {k: v for k, v in asdict(cfg).items() if k not in _NOT_RESULT_FIELDS}
-    conf["eps"] = list(cfg.budgets())
     return fingerprint(conf, [*model.state_dict().values(), *data, *(t for d in dirs for t in d)])
 
 
@@ -241,7 +241,9 @@ def compute_surface(
     `model` is not modified (the batched paths are functional; the loop path uses a copy);
     its train/eval flags are restored. With a runner `cache` the grid is saved after every
     batch of points and finished points are reused. `indices` records the data subset.
+    The result's config lists the budgets scanned (`eps`, when it was None).
     """
+    cfg = dataclasses.replace(cfg, eps=cfg.budgets())
     x_all, y_all = data
     if x_all.shape[0] == 0 or x_all.shape[0] != y_all.shape[0]:
         raise UserError(f"data needs matching non-empty x, y; got {len(x_all)} and {len(y_all)}")
