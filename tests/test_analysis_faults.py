@@ -31,12 +31,25 @@ from advland.runs.checkpoint import load_verified
 from forking import KILLED, fork_cli, run_forked, wait
 from support import TINY, lenet, random_images
 
-HESSIAN = ["--set=subset_size=32", "--set=k=2", "--set=num_random_models=3", "--set=steps=2",
-           "--set=tol=0.01", "--set=hvp_method=autograd"]  # fmt: skip
+HESSIAN = [
+    "--set=subset_size=32",
+    "--set=k=2",
+    "--set=num_random_models=3",
+    "--set=attack.steps=2",
+    "--set=tol=0.01",
+    "--set=hvp_method=autograd",
+]
 # 200 examples in batches of 50: 4 batches per epoch, a checkpoint after batch 3 and at the
 # epoch end, so curve-train.pt is written 4 times in 2 epochs (twice mid-epoch).
-CURVE = ["--train-n=200", "--test-n=100", "--set=epochs=2", "--set=batch_size=50",
-         "--set=checkpoint_every=3", "--set=num_t=3", "--set=steps=2"]  # fmt: skip
+CURVE = [
+    "--train-n=200",
+    "--test-n=100",
+    "--set=epochs=2",
+    "--set=batch_size=50",
+    "--set=checkpoint_every=3",
+    "--set=num_t=3",
+    "--set=steps=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +58,15 @@ def runs(tmp_path_factory) -> Path:
     for name, seed in (("a", 0), ("b", 1)):
         cfg = advland.build_config(
             "configs/quickstart.yaml",
-            [*TINY, "data.train_limit=400", "data.test_limit=100", "train.epochs=1",
-             "device=cpu", f"train.seed={seed}"],
-        )  # fmt: skip
+            [
+                *TINY,
+                "data.train_limit=400",
+                "data.test_limit=100",
+                "train.epochs=1",
+                "device=cpu",
+                f"train.seed={seed}",
+            ],
+        )
         advland.train(cfg, base / name, log=lambda s: None)
     return base
 
