@@ -58,9 +58,13 @@ def reference_loss(model, x, y, cfg: SurfaceConfig, e: int) -> float:
 
 @pytest.mark.parametrize(
     "mode,dtype,tol",
-    [("loop", torch.float32, 1e-6), ("vmap", torch.float64, 1e-9),
-     ("grouped", torch.float64, 1e-9), ("grouped", torch.float32, 1e-5)],
-)  # fmt: skip
+    [
+        ("loop", torch.float32, 1e-6),
+        ("vmap", torch.float64, 1e-9),
+        ("grouped", torch.float64, 1e-9),
+        ("grouped", torch.float32, 1e-5),
+    ],
+)
 def test_centre_point_is_the_models_adversarial_loss(mode, dtype, tol):
     model, (x, y) = lenet(dtype), random_images(10, dtype=dtype)
     cfg = replace(BASE, mode=mode, batch_size=64, attack=replace(BASE.attack, restarts=2))

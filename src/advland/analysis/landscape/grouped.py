@@ -3,8 +3,7 @@ channels (the loss-surface evaluator's fastest CPU path).
 
 Why not `vmap(functional_call)`: vmap turns each convolution with per-point weights into a
 grouped convolution on an NCHW tensor and each max-pool into NCHW pooling of [P·B, C, H, W];
-on a CPU both run several times slower than in channels_last (docs/benchmarks.md §4: a
-grouped LeNet conv1 forward 74 → 15 ms, its max-pool 42 → 4 ms, 36 points × 32 images).
+on a CPU both run several times slower than in channels_last (docs/benchmarks.md §4).
 Building the grouped network explicitly keeps every activation in channels_last.
 
 Layout: activations are [B, P·C, ...]; point p owns channels p·C … (p+1)·C−1. Conv2d becomes
@@ -30,11 +29,31 @@ from advland.errors import UserError
 
 # Parameter-free modules that act on each channel separately (or are the identity in eval).
 PER_CHANNEL = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid,
-    nn.Softplus, nn.Hardswish, nn.Hardtanh, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d,
-    nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d, nn.Flatten, nn.Dropout, nn.Dropout2d, nn.Identity,
-)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Identity,
+)
 
 
 class NotGroupable(UserError):
