@@ -15,18 +15,26 @@ import pytest
 from advland import build_config, evaluate, train
 from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum, top_eigenvector
 from advland.analysis.landscape.similarity import SimilarityConfig, perturbation_similarity
+from advland.attacks.spec import AttackConfig
 from advland.runs.load import load_run, subset
 
 pytestmark = pytest.mark.slow
 
 RECIPE = [
-    "train.epochs=20", "eps_schedule.kind=cosine", "eps_schedule.eps_max=0.45",
-    "attack.eps=0.3", "attack.steps=10", "attack.step_size=0.075", "optim.lr=1e-3",
-    "train.batch_size=128", "model.width=4",
+    "train.epochs=20",
+    "eps_schedule.kind=cosine",
+    "eps_schedule.eps_max=0.45",
+    "attack.eps=0.3",
+    "attack.steps=10",
+    "attack.step_size=0.075",
+    "optim.lr=1e-3",
+    "train.batch_size=128",
+    "model.width=4",
     # Like the reference script: train on all 4,000 training digits (with 500 held out we
     # measured 4.9% / 46.1%, with none 3.6% / 38.3%).
-    "data.val_size=0", "train.val_every=0",
-]  # fmt: skip
+    "data.val_size=0",
+    "train.val_every=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +62,8 @@ def test_top_eigenvalue_grows_with_eps(runs):
     for name in ("eps0", "eps0.3"):
         run = load_run(base / name)
         a = run.cfg.attack
-        cfg = SpectrumConfig(k=3, subset_size=500, eps=a.eps, steps=a.steps, step_size=a.step_size)
+        attack = AttackConfig(eps=a.eps, steps=a.steps, step_size=a.step_size)
+        cfg = SpectrumConfig(k=3, subset_size=500, attack=attack)
         res = hessian_spectrum(
             run.model,
             run.splits.train.x,
@@ -71,7 +80,8 @@ def test_perturbations_change_faster_along_top_eigenvector(runs):
     base, *_ = runs
     run = load_run(base / "eps0.3")
     a = run.cfg.attack
-    spec = SpectrumConfig(k=1, subset_size=500, eps=a.eps, steps=a.steps, step_size=a.step_size)
+    attack = AttackConfig(eps=a.eps, steps=a.steps, step_size=a.step_size)
+    spec = SpectrumConfig(k=1, subset_size=500, attack=attack)
     v = top_eigenvector(run.model, run.splits.train.x, run.splits.train.y, spec)
     train_xy = subset(run.splits.train, 300, 0, run.device)[:2]
     test_xy = subset(run.splits.test, 300, 0, run.device)[:2]
@@ -79,9 +89,7 @@ def test_perturbations_change_faster_along_top_eigenvector(runs):
     for direction, vec in (("top-eigenvector", v), ("random", None)):
         cfg = SimilarityConfig(
             a=(0.0, 0.25, 0.5),
-            eps=a.eps,
-            steps=a.steps,
-            step_size=a.step_size,
+            attack=attack,
             repeats=2,
             direction=direction,
         )

@@ -18,8 +18,10 @@ import torch
 
 import advland
 from advland.analysis.hessian.spectrum import SpectrumConfig, hessian_spectrum
-from advland.analysis.landscape.curves import CurveConfig, evaluate_curve, train_curve
+from advland.analysis.landscape.curve_eval import evaluate_curve
+from advland.analysis.landscape.curves import CurveConfig, train_curve
 from advland.analysis.landscape.surface import SurfaceConfig, loss_surface
+from advland.attacks.spec import AttackConfig
 from advland.errors import UserError
 from advland.fileio import atomic_write_json, atomic_write_npz, read_json, read_npz
 from advland.runs.checkpoint import load_verified
@@ -124,7 +126,14 @@ def test_evaluate_refuses_a_tampered_summary_before_any_work(tiny_run):
 
 def test_tampered_partial_surface_and_spectrum_are_refused(tmp_path):
     model, (x, y) = lenet(), random_images(8)
-    cfg = SurfaceConfig(n1=2, n2=2, eps=(0.1,), steps=1, batch_size=8, points_per_batch=4)
+    cfg = SurfaceConfig(
+        n1=2,
+        n2=2,
+        eps=(0.1,),
+        attack=AttackConfig(eps=8 / 255, steps=1),
+        batch_size=8,
+        points_per_batch=4,
+    )
     loss_surface(model, (x, y), cfg, out_dir=tmp_path / "surf")
     assert read_json(tmp_path / "surf/surface.json")["loss"]
     _edit_npz(tmp_path / "surf/surface.npz", "loss")
@@ -132,7 +141,9 @@ def test_tampered_partial_surface_and_spectrum_are_refused(tmp_path):
         loss_surface(model, (x, y), cfg, out_dir=tmp_path / "surf")
     _one_line_error(e, tmp_path / "surf/surface.npz", "checksum mismatch")
 
-    spec = SpectrumConfig(k=1, subset_size=8, eps=0.1, steps=1, num_random_models=1)
+    # step 2.5·ε/steps (Madry et al.)
+    attack = AttackConfig(eps=0.1, steps=1, step_size=2.5 * 0.1 / 1)
+    spec = SpectrumConfig(k=1, subset_size=8, attack=attack, num_random_models=1)
     out = tmp_path / "spec"
     hessian_spectrum(model, x, y, spec, model_factory=lambda s: lenet(), out_dir=out)
     assert read_json(out / "spectrum.json")["fingerprint"]
@@ -149,7 +160,7 @@ def test_curve_files_are_framed_and_verified(tmp_path):
         for p in b.parameters():
             p.add_(0.1)
     x, y = random_images(8)
-    cfg = CurveConfig(order=2, epochs=1, batch_size=4, eps=0.0, num_t=2)
+    cfg = CurveConfig(order=2, epochs=1, batch_size=4, attack=AttackConfig(eps=0.0), num_t=2)
     curve = train_curve(a, b, (x, y), cfg, checkpoint=tmp_path / "curve-train.pt")
     evaluate_curve(curve, (x, y), (x, y), cfg, out_dir=tmp_path)
     saved = load_verified(tmp_path / "curve.pt")

@@ -22,8 +22,14 @@ from advland.runs.checkpoint import load_weights
 from advland.runs.model import build_run_model
 from support import TINY
 
-HONEST = [*TINY, "device=cpu", "model.width=2", "train.epochs=4", "attack.eps=0.1",
-          "attack.step_size=0.04"]  # fmt: skip
+HONEST = [
+    *TINY,
+    "device=cpu",
+    "model.width=2",
+    "train.epochs=4",
+    "attack.eps=0.1",
+    "attack.step_size=0.04",
+]
 
 
 class Rounded(nn.Module):
