@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
 from advland.attacks import pgd
-from advland.attacks.spec import AttackConfig
+from advland.attacks.spec import FLAT_ATTACK_FIELDS, AttackConfig
 from advland.errors import UserError
 
 
@@ -54,3 +57,23 @@ def eval_mode_only(attack: AttackConfig, prefix: str, tool: str) -> None:
             f"{prefix}attack.model_mode='{attack.model_mode}' is not supported: the {tool} "
             "attacks in eval mode (BatchNorm statistics untouched); set attack.model_mode=eval"
         )
+
+
+class FlatAttackReads:
+    """Base of a tool config with an `attack` field: the attack's settings still read as
+    flat attributes (`cfg.steps`, `cfg.alpha` for the step), with a DeprecationWarning.
+    Hidden from type checkers, so new code is checked against `cfg.attack`."""
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            if name not in FLAT_ATTACK_FIELDS and name != "alpha":
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            new = "attack.step()" if name == "alpha" else f"attack.{name}"
+            warnings.warn(
+                f"{type(self).__name__}.{name} is deprecated; read .{new}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            attack = object.__getattribute__(self, "attack")
+            return attack.step() if name == "alpha" else getattr(attack, name)

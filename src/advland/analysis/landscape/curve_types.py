@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from advland.analysis.landscape.adversary import eval_mode_only
+from advland.analysis.landscape.adversary import FlatAttackReads, eval_mode_only
 from advland.analysis.runner import validate_tool
 from advland.attacks.spec import AttackConfig, accepts_flat_attack
 from advland.validation import setting
@@ -19,7 +19,7 @@ BN_MODES = ("train", "eval")
 
 @accepts_flat_attack
 @dataclass(frozen=True)
-class CurveConfig:
+class CurveConfig(FlatAttackReads):
     """Training of the control points (paper: order 2 for MNIST pairs, 4 for CIFAR-10
     pairs), the attack at B(t) (ε = 0: clean training), the BatchNorm modes of training
     (see `curves`) and the evaluation grid of `num_t` values of t."""

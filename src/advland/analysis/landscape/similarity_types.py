@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from advland.analysis.landscape.adversary import eval_mode_only
+from advland.analysis.landscape.adversary import FlatAttackReads, eval_mode_only
 from advland.analysis.runner import validate_tool
 from advland.attacks.spec import AttackConfig, accepts_flat_attack
 from advland.errors import UserError
@@ -17,7 +17,7 @@ DIRECTIONS = ("top-eigenvector", "random")
 
 @accepts_flat_attack
 @dataclass(frozen=True)
-class SimilarityConfig:
+class SimilarityConfig(FlatAttackReads):
     """The grid of a, the attack run at θ ± a·v (the paper's CIFAR-10 setting: step ε/4),
     R `repeats` to average over PGD's random start (the paper repeats 4×), the seeds (PGD
     seeds derive from (seed, repeat, a, side, split); `same_start`: θ+av and θ−av share

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from advland.analysis.landscape.adversary import eval_mode_only
+from advland.analysis.landscape.adversary import FlatAttackReads, eval_mode_only
 from advland.analysis.params import Vec
 from advland.analysis.runner import validate_tool
 from advland.attacks.spec import FLAT_ATTACK_FIELDS, AttackConfig, accepts_flat_attack
@@ -21,7 +22,7 @@ MODES = ("auto", "grouped", "vmap", "loop")
 # `eps` is the surface's own list of budgets, not the flat attack keyword
 @accepts_flat_attack(fields=tuple(f for f in FLAT_ATTACK_FIELDS if f != "eps"))
 @dataclass(frozen=True)
-class SurfaceConfig:
+class SurfaceConfig(FlatAttackReads):
     """The grid a1 × a2 (a2 None: a 1-D curve along v1), the directions ("eigen": unit
     eigenvectors passed to `loss_surface`; "filter-random": filter-normalised random
     directions, 1-D parameters zeroed when `ignore_1d`, else kept at θ's scale), the
@@ -66,6 +67,15 @@ class SurfaceConfig:
     def attack_at(self, eps: float) -> AttackConfig:
         """The attack at budget `eps` (its step: step_size, or step_ratio·eps)."""
         return dataclasses.replace(self.attack, eps=eps)
+
+    def alpha(self, eps: float) -> float:
+        """Deprecated: the step at budget `eps`; use `attack_at(eps).step()`."""
+        warnings.warn(
+            "SurfaceConfig.alpha(eps) is deprecated; use attack_at(eps).step()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.attack_at(eps).step()
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         a1 = np.linspace(*self.a1, self.n1)
