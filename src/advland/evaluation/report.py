@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,8 +107,9 @@ def evaluate_run_models(
 ) -> dict:
     """Final model, and for PAS runs every period snapshot and their ensemble."""
     x, y = test_tensors(cfg, splits)
-    kw = dict(device=device, log=log)
-    result = {"final": evaluate_suite(cfg, model, x, y, suite, **kw)}
+    result: dict[str, Any] = {
+        "final": evaluate_suite(cfg, model, x, y, suite, device=device, log=log)
+    }
     if snapshots:
         members = []
         for name in snapshots:
@@ -115,10 +117,11 @@ def evaluate_run_models(
             load_weights(m, checkpoint_dir(run_dir) / name)
             members.append(m)
         result["members"] = [
-            evaluate_suite(cfg, m, x, y, suite, diagnose=False, **kw) for m in members
+            evaluate_suite(cfg, m, x, y, suite, device=device, log=log, diagnose=False)
+            for m in members
         ]
         ens = SnapshotEnsemble(members).eval()
-        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, **kw)
+        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, device=device, log=log)
     return result
 
 

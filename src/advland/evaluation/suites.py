@@ -55,7 +55,7 @@ SUITES: dict[str, tuple[SuiteAttack, ...]] = {
 WEAKER: dict[str, tuple[str, ...]] = {"standard": ("quick",), "quick": ()}
 
 
-A = TypeVar("A", AttackConfig, APGD)
+A = TypeVar("A", bound=SuiteAttack)
 
 
 def at_budget(attack: A, *, norm: str, eps: float) -> A:

@@ -15,7 +15,7 @@ class DynamicsRecorder:
     def __init__(
         self, model: nn.Module, theta0: list[torch.Tensor], mode: str, n: int, total_steps: int
     ):
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
         self.theta0 = theta0
         self.mode, self.n, self.total = mode, n, total_steps
         self.rows: list[tuple[int, torch.Tensor]] = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +88,8 @@ def _session(cfg: RunConfig, run_dir: Path, splits: Splits, device, log: Log) ->
     torch.manual_seed(cfg.train.seed)
     model = build_run_model(cfg, splits, device)
     if resolve_perf(cfg, device).channels_last:
-        model = model.to(memory_format=torch.channels_last)  # before the optimizer state exists
+        # before the optimizer state exists (torch's stubs omit Module.to(memory_format=))
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = build_optimizer(model, cfg)
     gens = Generators.seeded(cfg.train.seed)
     return Session(cfg, run_dir, splits, device, model, opt, gens, log)
@@ -150,7 +152,8 @@ def _trainer(s: Session) -> Trainer:
         augment=s.splits.augment,
         drop_last=perf.compile,  # static shapes: no recompile for a smaller last batch
     )
-    net = torch.compile(s.model) if perf.compile else s.model  # same parameters as `model`
+    # the compiled wrapper shares `model`'s parameters
+    net = cast(nn.Module, torch.compile(s.model)) if perf.compile else s.model
     nb = min(len(loader), tc.max_batches) if tc.max_batches else len(loader)
     recorder = DynamicsRecorder(s.model, _theta0(s), tc.dynamics, tc.dynamics_n, nb * tc.epochs)
     return Trainer(
