@@ -26,14 +26,17 @@ def _plan_for(item: str):
             f"{item}/analysis",
             "theory.json",
         )
-        return Plan(analyses=(job,), settings=dict(SETTINGS[scale]), seeds=(0,))  # fmt: skip
+        return Plan(analyses=(job,), settings=dict(SETTINGS[scale]), seeds=(0,))
 
     return plan
 
 
 def _evidence(measured: dict) -> str:
-    scalars = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-               for k, v in measured.items() if isinstance(v, (int, float, bool, str))]  # fmt: skip
+    scalars = [
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in measured.items()
+        if isinstance(v, (int, float, bool, str))
+    ]
     return ", ".join(scalars[:6]) or "see theory.json"
 
 
