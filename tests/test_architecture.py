@@ -290,10 +290,6 @@ def test_analysis_subpackages_keep_apart(graph):
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="other areas of the refactor still shorten their functions (issue 12)",
-)
 def test_functions_are_short_with_few_positional_parameters():
     sizes = []
     for name, path in find_modules(SRC).items():
