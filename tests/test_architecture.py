@@ -268,6 +268,13 @@ def test_layer_table_is_well_formed(layers):
     assert ROOT_PACKAGE in names
 
 
+def test_every_package_folder_has_an_init():
+    # setuptools' package discovery (pyproject: packages.find) skips folders without one,
+    # so their modules would be missing from the wheel.
+    folders = {path.parent for path in (SRC / ROOT_PACKAGE).rglob("*.py")}
+    assert sorted(str(f) for f in folders if not (f / "__init__.py").is_file()) == []
+
+
 def test_every_module_has_a_layer(graph, layers):
     missing = [module for module in sorted(graph) if layer_of(module, layers) is None]
     assert not missing, f"add these to the layer table in docs/architecture.md: {missing}"
