@@ -447,6 +447,7 @@ def test_old_module_path_imports_with_a_warning(old, fresh_import):
     with pytest.warns(DeprecationWarning, match=re.escape(f"{old} has moved to {new}")):
         module = fresh_import(old)
     assert module is importlib.import_module(new)
+    assert module.__name__ == module.__spec__.name == new
 
 
 def moved_attributes(src: Path) -> list[tuple[str, str, str]]:

@@ -60,12 +60,15 @@ class _Alias(importlib.abc.Loader):
         self.new = new
 
     def create_module(self, spec):
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__
+        return module
 
     def exec_module(self, module) -> None:
         # The module is the new one, already executed; the import system files it under
-        # the old name too, so both names give the same object.
-        pass
+        # the old name too, so both names give the same object. It also set the module's
+        # __spec__ to the old name's: put back the module's own.
+        module.__spec__ = self.spec
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
