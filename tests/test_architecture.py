@@ -497,6 +497,18 @@ def test_training_evaluate_is_the_function_with_a_warning():
     assert evaluate is new
 
 
+def test_old_submodule_path_does_not_shadow_a_moved_name(fresh_import):
+    # advland.training.evaluate is both an old module path and a moved function.
+    with pytest.warns(DeprecationWarning):
+        module = fresh_import("advland.training.evaluate")
+    assert module is importlib.import_module("advland.evaluation.robust")
+    with pytest.warns(DeprecationWarning, match="advland.evaluation.run.evaluate"):
+        from advland.training import evaluate
+    from advland.evaluation.run import evaluate as new
+
+    assert evaluate is new
+
+
 def test_the_fresh_import_fixture_warns_again(fresh_import):
     old = sorted(_moved())[0]
     for _ in range(2):

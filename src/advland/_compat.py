@@ -12,6 +12,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 MOVED = {
@@ -71,12 +72,33 @@ class _Alias(importlib.abc.Loader):
         module.__spec__ = self.spec
 
 
+class _KeepsMovedNames(types.ModuleType):
+    """A package whose moved names (its `_MOVED` table, resolved by its `__getattr__`)
+    include the name of an old submodule path: `advland.training.evaluate` is the function
+    `evaluate`, and also the old path of the module `advland.evaluation.robust`. Importing
+    the old path must not bind that module over the name, so the import system's binding
+    of a submodule to its parent is skipped for these names."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and name in vars(self).get("_MOVED", {}):
+            return
+        super().__setattr__(name, value)
+
+
+def _keep_moved_name(fullname: str) -> None:
+    parent, _, child = fullname.rpartition(".")
+    package = sys.modules.get(parent)
+    if package is not None and child in vars(package).get("_MOVED", {}):
+        package.__class__ = _KeepsMovedNames
+
+
 class _MovedFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         new = MOVED.get(fullname)
         if new is None:
             return None
         warn_moved(fullname, new, stacklevel=4)
+        _keep_moved_name(fullname)
         return importlib.util.spec_from_loader(fullname, _Alias(new))
 
 
