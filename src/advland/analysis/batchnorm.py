@@ -39,8 +39,8 @@ def reestimate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
             model(x)
             seen += x.shape[0]
     finally:
-        for m, mode in modes.items():
-            m.training = mode
-        for m, mom in momenta.items():
-            m.momentum = mom
+        for module, mode in modes.items():
+            module.training = mode
+        for bn, mom in momenta.items():
+            bn.momentum = mom
     return seen

@@ -8,6 +8,7 @@ hot path; `flatten`/`unflatten` convert when a solver wants a single 1-D tensor.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -40,7 +41,8 @@ def unflatten(flat: torch.Tensor, like: Sequence[torch.Tensor]) -> Vec:
 
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
-    return sum((x * y).sum() for x, y in zip(a, b, strict=True))
+    # sum() starts from the int 0; 0 + tensor is the tensor, so the result is one.
+    return cast(torch.Tensor, sum((x * y).sum() for x, y in zip(a, b, strict=True)))
 
 
 def norm(a: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -18,7 +18,10 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from advland.attacks.pgd import RANDOM_STARTS
+import torch
+from torch import nn
+
+from advland.attacks.pgd import RANDOM_STARTS, pgd
 from advland.attacks.threat import NORMS, Threat
 from advland.errors import UserError
 from advland.validation import setting
@@ -51,6 +54,32 @@ class AttackConfig:
 
     def threat(self, eps: float | None = None) -> Threat:
         return Threat(self.norm, self.eps if eps is None else eps)
+
+    def run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None,
+        loss: str = "ce",
+        model_mode: str | None = None,
+    ) -> torch.Tensor:
+        """x_adv: PGD with these settings at the attack's own ε and step (`step()`);
+        `model_mode` overrides the configured one (the analysis tools attack in eval mode)."""
+        return pgd(
+            model,
+            x,
+            y,
+            self.threat(),
+            steps=self.steps,
+            step_size=self.step(),
+            random_start=self.random_start,
+            restarts=self.restarts,
+            loss=loss,
+            generator=generator,
+            model_mode=model_mode or self.model_mode,
+        )
 
     def check(self, prefix: str = "") -> None:
         if self.norm == "linf" and self.eps > 1:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advland._compat import moved_attribute
-from advland.attacks import apgd, pgd
+from advland.attacks import apgd
 from advland.evaluation.suites import (
     APGD,
     SUITES,
@@ -76,18 +76,7 @@ def run_attack(
             restarts=attack.restarts,
             generator=gen,
         )
-    return pgd(
-        model,
-        x,
-        y,
-        attack.threat(),
-        steps=attack.steps,
-        step_size=attack.step(),
-        random_start=attack.random_start,
-        restarts=attack.restarts,
-        generator=gen,
-        model_mode=attack.model_mode,
-    )
+    return attack.run(model, x, y, generator=gen)
 
 
 def robust_evaluate(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from advland.attacks import pgd
 from advland.attacks.spec import FLAT_ATTACK_FIELDS, AttackConfig
 from advland.errors import UserError
 
@@ -27,19 +26,7 @@ def adversarial(
     when ε = 0 (no random numbers drawn)."""
     if attack.eps == 0:
         return x
-    return pgd(
-        model,
-        x,
-        y,
-        attack.threat(),
-        steps=attack.steps,
-        step_size=attack.step(),
-        random_start=attack.random_start,
-        restarts=attack.restarts,
-        loss=loss,
-        generator=generator,
-        model_mode=model_mode,
-    )
+    return attack.run(model, x, y, generator=generator, loss=loss, model_mode=model_mode)
 
 
 def attack_text(attack: AttackConfig, loss: str) -> str:
