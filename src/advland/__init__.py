@@ -25,6 +25,7 @@ _LAZY = {
     "RunConfig": "advland.config",
     "build_config": "advland.config",
     "train": "advland.training.loop",
+    "fit": "advland.training.fit",
     "resume": "advland.training.loop",
     "evaluate": "advland.evaluation.run",
     "robust_evaluate": "advland.evaluation.robust",

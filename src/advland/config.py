@@ -44,8 +44,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """`name`: a registered model, or an import path "my_pkg.models:build" called with
+    `kwargs` (and the data's num_classes / in_channels / image_size where it accepts them)."""
+
     name: str = "lenet"
     width: int = setting(16, gt=0)
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

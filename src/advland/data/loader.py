@@ -19,7 +19,7 @@ from advland.data.splits import Split
 
 
 class DeviceLoader:
-    """Keeps the whole split as ONE uint8 tensor on `device`; per epoch: permutation from the
+    """Keeps the whole split as ONE uint8 (or float32 in [0,1]) tensor on `device`; per epoch: permutation from the
     CPU torch.Generator, batched augmentation on device, yields (x float32 in [0,1], y int64)."""
 
     def __init__(
@@ -83,4 +83,4 @@ class DeviceLoader:
                 x = crop_flip(self._padded, index, offsets[window], flips[window], self.size)
             else:
                 x = self.x[index]
-            yield x.float().div_(255), self.y[index]
+            yield (x.float().div_(255) if x.dtype == torch.uint8 else x), self.y[index]

@@ -16,7 +16,8 @@ stratified:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,10 @@ class DataConfig:
     train_limit: int = setting(0, ge=0)  # 0 = all; else a seeded stratified subset
     test_limit: int = setting(0, ge=0)  # same for the test split
     download: bool = True  # allow downloading missing files
+    # "auto": the training set stays on the device when it fits, else a streaming DataLoader
+    loader: str = setting("auto", choices=("auto", "device", "stream"))
+    workers: int = setting(-1, ge=-1)  # streaming DataLoader workers (-1: up to 4)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # for an import-path data.name
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class Splits:
     test: Split
     source: str  # where the data came from (path / mirror / package)
     augment: str  # resolved augmentation ("none" | "crop-flip")
+    # a training set read each epoch by the streaming loader (`data.user.UserStream`);
+    # `train` is then empty
+    stream: Any = None
 
 
 def resolve_augment(cfg: DataConfig, shape) -> str:
@@ -76,6 +84,12 @@ def resolve_augment(cfg: DataConfig, shape) -> str:
 
 
 def load_splits(cfg: DataConfig) -> Splits:
+    from advland.data.user import load_import_path
+    from advland.imports import is_import_path
+
+    if is_import_path(cfg.name):
+        resident = {"auto": None, "device": True, "stream": False}[cfg.loader]
+        return load_import_path(cfg.name, dict(cfg.kwargs), resident)
     _check_config(cfg)
     raw = load_raw(cfg.name, cfg.data_dir, download=cfg.download)
     y_train = torch.from_numpy(raw.y_train.astype(np.int64))
@@ -120,10 +134,10 @@ def _take(raw: RawData, split: str, positions: torch.Tensor) -> Split:
 def _check_config(cfg: DataConfig) -> None:
     if not cfg.name:
         raise UserError("data name is empty; use a registered dataset name or a path")
-    for field in ("val_size", "train_limit", "test_limit"):
-        value = getattr(cfg, field)
+    for key in ("val_size", "train_limit", "test_limit"):
+        value = getattr(cfg, key)
         if not isinstance(value, int) or value < 0:
-            raise UserError(f"data.{field} must be an integer >= 0, got {value!r}")
+            raise UserError(f"data.{key} must be an integer >= 0, got {value!r}")
     resolve_augment(cfg, (1, 1, 1))  # validates the name early, before any download
 
 

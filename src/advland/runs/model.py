@@ -18,5 +18,6 @@ def build_run_model(cfg: RunConfig, splits: Splits, device: torch.device) -> nn.
         num_classes=splits.num_classes,
         in_channels=c,
         image_size=h,
+        kwargs=dict(cfg.model.kwargs),
     )
     return model.to(device)

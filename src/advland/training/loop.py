@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from advland.attacks import Threat, pgd
 from advland.config import RunConfig, to_dict
-from advland.data import DeviceLoader, Splits, load_splits
+from advland.data import Splits, load_splits
+from advland.data.stream import to_unit, train_loader
 from advland.device import pick_device
 from advland.evaluation.report import evaluate_run_models, failed_errors, summary_fields
 from advland.evaluation.robust import robust_evaluate
@@ -45,6 +46,7 @@ from advland.runs.model import build_run_model
 from advland.runs.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
 from advland.training import records
 from advland.training.dynamics import DynamicsRecorder
+from advland.training.own_eval import own_model_evaluation
 from advland.training.setup import (
     CPU_PERF,
     Perf,
@@ -109,16 +111,11 @@ def _run(s: Session, ckpt: dict | None) -> dict:
             return records.write_summary(
                 s.run_dir, {"status": "diverged", "cause": diverged, **records.state_info(s.state)}
             )
-    evaluation = evaluate_run_models(
-        cfg,
-        s.run_dir,
-        s.splits,
-        s.model,
-        snapshots=s.state.snapshots,
-        suite=cfg.eval.suite,
-        device=s.device,
-        log=s.log,
-    )
+    evaluation = _evaluate(s)
+    if evaluation is None:
+        s.log("no test or validation data: the final evaluation is skipped")
+        summary = {"status": "completed", "name": cfg.name, **records.state_info(s.state)}
+        return records.write_summary(s.run_dir, summary)
     atomic_write_json(s.run_dir / f"eval-{cfg.eval.suite}.json", evaluation)
     failed = failed_errors(evaluation)
     summary = {
@@ -129,6 +126,23 @@ def _run(s: Session, ckpt: dict | None) -> dict:
         "failed_checks": failed,
     }
     return records.write_summary(s.run_dir, summary)
+
+
+def _evaluate(s: Session) -> dict | None:
+    """The end-of-run evaluation: the final model, PAS members and their ensemble."""
+    suite = s.cfg.eval.suite
+    if s.make_model is None:
+        return evaluate_run_models(
+            s.cfg,
+            s.run_dir,
+            s.splits,
+            s.model,
+            snapshots=s.state.snapshots,
+            suite=suite,
+            device=s.device,
+            log=s.log,
+        )
+    return own_model_evaluation(s, suite)
 
 
 def _restore(s: Session, ckpt: dict) -> None:
@@ -143,15 +157,16 @@ def _trainer(s: Session) -> Trainer:
     """The epoch machinery for this session: loader, compiled network, schedules, recorder."""
     cfg, tc = s.cfg, s.cfg.train
     perf = resolve_perf(cfg, s.device)
-    loader = DeviceLoader(
-        s.splits.train,
+    loader, choice = train_loader(
+        s.splits,
+        cfg.data.loader,
         tc.batch_size,
         device=s.device,
-        shuffle=True,
         generator=s.gens.data,
-        augment=s.splits.augment,
+        workers=cfg.data.workers,
         drop_last=perf.compile,  # static shapes: no recompile for a smaller last batch
     )
+    s.log(choice)
     # the compiled wrapper shares `model`'s parameters
     net = cast(nn.Module, torch.compile(s.model)) if perf.compile else s.model
     nb = min(len(loader), tc.max_batches) if tc.max_batches else len(loader)
@@ -206,6 +221,8 @@ def _epoch(s: Session, trainer: Trainer, epoch: int) -> str | None:
         extra=records.checkpoint_extra(st),
     )
     s.log(records.log_line(record, cfg.train.epochs))
+    for callback in s.callbacks:
+        callback(dict(record))
     return None
 
 
@@ -318,6 +335,8 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
     """Clean and PGD robust error at the TARGET ε on the validation split (not the test set)."""
     a = cfg.attack
     steps = cfg.train.val_steps or a.steps
+    if len(splits.val) == 0:
+        return {}
     if a.eps <= 0:
         res = robust_evaluate(model, splits.val.x, splits.val.y, eps=0.0, device=device)
         return {"val_clean_error": res.clean_error, "val_robust_error": res.robust_error}
@@ -326,7 +345,7 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
     model.eval()
     wrong_clean = wrong_adv = 0
     for i in range(0, x.shape[0], cfg.eval.batch_size):
-        xb = x[i : i + cfg.eval.batch_size].to(device).float().div_(255.0)
+        xb = to_unit(x[i : i + cfg.eval.batch_size].to(device))
         yb = y[i : i + cfg.eval.batch_size].to(device)
         x_adv = pgd(
             model,

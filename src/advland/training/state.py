@@ -7,12 +7,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from advland.config import RunConfig
-from advland.data import DeviceLoader, Splits
+from advland.data import Splits
 from advland.runs.checkpoint import Generators
 from advland.runs.rundir import checkpoint_dir
 from advland.schedules import Schedule
@@ -43,7 +44,7 @@ class Trainer:
     cfg: RunConfig
     net: nn.Module
     opt: torch.optim.Optimizer
-    loader: DeviceLoader
+    loader: Any  # data.DeviceLoader or data.stream.StreamLoader: yields (x, y) on the device
     batches: int
     eps_at: Schedule
     lr_at: Schedule
@@ -67,6 +68,9 @@ class Session:
     gens: Generators
     log: Log
     state: RunState = field(default_factory=RunState)
+    # a fresh model of the run's architecture (for snapshot members); None: from the config
+    make_model: Callable[[], nn.Module] | None = None
+    callbacks: list[Callable[[dict], None]] = field(default_factory=list)
 
     @property
     def checkpoints(self) -> Path:
