@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import advland  # noqa: E402
-from fixtures import Digits, TinyCNN, digits_tensors  # noqa: E402
+import advland
+from fixtures import Digits, TinyCNN, digits_tensors
 
 CONFIG = {
     "train": {"epochs": 3, "batch_size": 50, "periods": [0, 2, 3]},

@@ -24,8 +24,11 @@ import torch
 
 from advland.data.augment import AUGMENTATIONS
 from advland.data.sources import RawData, load_raw
+from advland.data.split_types import Split, Splits
 from advland.data.stratify import stratified_holdout, stratified_sample
+from advland.data.user import load_import_path
 from advland.errors import UserError
+from advland.imports import is_import_path
 from advland.validation import setting
 
 TEST_SEED = 0
@@ -49,31 +52,6 @@ class DataConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # for an import-path data.name
 
 
-@dataclass(frozen=True)
-class Split:
-    x: torch.Tensor  # uint8, N x C x H x W, CPU
-    y: torch.Tensor  # int64, N
-    indices: torch.Tensor  # int64, N: positions in the source split (provenance)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@dataclass(frozen=True)
-class Splits:
-    name: str
-    num_classes: int
-    shape: tuple[int, ...]  # (C, H, W)
-    train: Split
-    val: Split
-    test: Split
-    source: str  # where the data came from (path / mirror / package)
-    augment: str  # resolved augmentation ("none" | "crop-flip")
-    # a training set read each epoch by the streaming loader (`data.user.UserStream`);
-    # `train` is then empty
-    stream: Any = None
-
-
 def resolve_augment(cfg: DataConfig, shape) -> str:
     """ "auto" -> "crop-flip" for 3 x 32 x 32 images (CIFAR-style), else "none"."""
     if cfg.augment not in AUGMENT_CHOICES:
@@ -84,9 +62,6 @@ def resolve_augment(cfg: DataConfig, shape) -> str:
 
 
 def load_splits(cfg: DataConfig) -> Splits:
-    from advland.data.user import load_import_path
-    from advland.imports import is_import_path
-
     if is_import_path(cfg.name):
         resident = {"auto": None, "device": True, "stream": False}[cfg.loader]
         return load_import_path(cfg.name, dict(cfg.kwargs), resident)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from advland.data.augment import AUGMENTATIONS, crop_flip, draw_crop_flip, pad_images
-from advland.data.splits import Split
+from advland.data.split_types import Split
 
 
 class SplitDataset(Dataset):

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
-from advland.data.splits import Split, Splits
+from advland.data.split_types import Split, Splits
 from advland.errors import UserError
 from advland.imports import resolve
 
