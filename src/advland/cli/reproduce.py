@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from advland.cli.common import print_table, sigterm_as_interrupt
+from advland.cli.common import add_set_argument, print_table, sigterm_as_interrupt
 from advland.errors import UserError
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
         metavar="TAG=VALUE",
         help="run only the runs with this tag, e.g. --only task=mnist-lenet (repeatable)",
     )
+    add_set_argument(p)
     p.add_argument("--list", action="store_true", help="list the items and their cost")
     p.add_argument(
         "--dry-run", action="store_true", help="validate every run's config; print the commands"
@@ -47,14 +48,16 @@ def run(args) -> int:
     check_scale(args.scale)
     root, only = Path(args.out), parse_only(args.only)
     if args.dry_run:
-        lines = dry_run(recipe, args.scale, root, only)
+        lines = dry_run(recipe, args.scale, root, only, tuple(args.overrides))
         print("\n".join(lines))
         print(
             f"dry run OK: {recipe.name} at scale {args.scale}, {len(lines)} jobs, nothing written"
         )
         return 0
     sigterm_as_interrupt()
-    result = reproduce(recipe, args.scale, root, args.workers, only)
+    result = reproduce(
+        recipe, args.scale, root, args.workers, only, overrides=tuple(args.overrides)
+    )
     _print_result(result, root)
     return 0 if not result["failed_jobs"] else 1
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from advland.errors import UserError
+from advland.experiments.jobs import run_dir_of
 from advland.experiments.recipe import SCALES, Context, Plan, Recipe
 from advland.experiments.stats import status_counts
 from advland.experiments.sweep import job_seconds, run_sweep, train_command
@@ -47,18 +48,54 @@ def select(plan: Plan, only: dict[str, str]) -> Plan:
     return dataclasses.replace(plan, train=keep, analyses=analyses)
 
 
-def make_plan(recipe: Recipe, scale: str, root: Path, only: dict[str, str]) -> Plan:
+def make_plan(
+    recipe: Recipe, scale: str, root: Path, only: dict[str, str], overrides: tuple[str, ...] = ()
+) -> Plan:
     check_scale(scale)
-    return select(recipe.plan(scale, root), only)
+    return with_overrides(select(recipe.plan(scale, root), only), overrides, root)
+
+
+def with_overrides(plan: Plan, overrides: tuple[str, ...], root: Path) -> Plan:
+    """Every training run of `plan` with `--set` `overrides` appended (e.g.
+    `model.name=my_pkg.models:net`); the runs' folders, and the analyses reading them, are
+    renamed with the new content hash, so they never mix with runs made without them."""
+    if not overrides:
+        return plan
+    train = tuple(dataclasses.replace(j, overrides=(*j.overrides, *overrides)) for j in plan.train)
+    renames = {
+        str(run_dir_of(root, old)): str(run_dir_of(root, new))
+        for old, new in zip(plan.train, train, strict=True)
+    }
+    keys = {old.key: new.key for old, new in zip(plan.train, train, strict=True)}
+
+    def rename(text: str, table: dict[str, str]) -> str:
+        for a, b in table.items():
+            text = text.replace(a, b)
+        return text
+
+    analyses = tuple(
+        dataclasses.replace(
+            a,
+            name=rename(a.name, keys),
+            argv=tuple(rename(x, renames) for x in a.argv),
+            out=rename(a.out, keys),
+        )
+        for a in plan.analyses
+    )
+    return dataclasses.replace(plan, train=train, analyses=analyses)
 
 
 def dry_run(
-    recipe: Recipe, scale: str, root: Path, only: dict[str, str] | None = None
+    recipe: Recipe,
+    scale: str,
+    root: Path,
+    only: dict[str, str] | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> list[str]:
     """Validate every run's config (as `advland train` would) and list the commands."""
     from advland.config import build_config
 
-    plan = make_plan(recipe, scale, root, only or {})
+    plan = make_plan(recipe, scale, root, only or {}, overrides)
     lines = []
     for job in plan.train:
         build_config(job.config_path(), [*job.overrides, f"name={job.key}"])
@@ -74,11 +111,13 @@ def reproduce(
     workers: int,
     only: dict[str, str] | None = None,
     log=None,
+    overrides: tuple[str, ...] = (),
 ) -> dict:
-    """Run (or resume) everything `recipe` needs at `scale` under `root`; returns result.json."""
-    dry_run(recipe, scale, root, only)  # refuse a bad recipe before training anything
+    """Run (or resume) everything `recipe` needs at `scale` under `root`; returns result.json.
+    `overrides` are `--set` values applied to every training run."""
+    dry_run(recipe, scale, root, only, overrides)  # refuse a bad recipe before training
     start = time.perf_counter()
-    plan = make_plan(recipe, scale, root, only or {})
+    plan = make_plan(recipe, scale, root, only or {}, overrides)
     outcomes = run_sweep(root, plan.train, plan.analyses, workers, log)
     out = root / recipe.name
     out.mkdir(parents=True, exist_ok=True)
