@@ -177,12 +177,41 @@ class RunConfig:
 # ---------------------------------------------------------------- YAML and overrides
 
 
+BUILTIN_CONFIGS = Path(__file__).parent / "configs"  # shipped inside the package
+
+
+def builtin_configs() -> list[str]:
+    """Names of the built-in configs (`advland train --config mnist-lenet-cosine`)."""
+    return sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml"))
+
+
+def config_path(path: str | Path) -> Path:
+    """A YAML file, or the built-in config of that name (with or without `.yaml`)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    name = p.name.removesuffix(".yaml")
+    builtin = BUILTIN_CONFIGS / f"{name}.yaml"
+    if str(p.parent) in (".", "configs") and builtin.is_file():
+        return builtin
+    raise UserError(
+        f"config file '{path}' not found; pass a YAML file or a built-in config name "
+        f"({', '.join(builtin_configs())})"
+    )
+
+
 def load_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file '{path}' not found; pass an existing YAML file")
+    path = config_path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(
+            f"config file '{path}' is not UTF-8 text (byte {e.start}); pass a YAML file"
+        ) from None
+    except OSError as e:
+        raise UserError(f"config file '{path}' cannot be read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise UserError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}") from e
     if data is None:

@@ -33,16 +33,10 @@ def add_parser(sub) -> None:
 
 
 def recipe_path() -> Path:
-    """configs/quickstart.yaml of the checkout advland is installed from (editable install)."""
-    for candidate in (
-        Path("configs/quickstart.yaml"),
-        Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml",
-    ):
-        if candidate.is_file():
-            return candidate
-    from advland.errors import UserError
+    """The built-in quickstart recipe (shipped inside the package)."""
+    from advland.config import config_path
 
-    raise UserError("configs/quickstart.yaml not found; run from the advland checkout")
+    return config_path("quickstart")
 
 
 def run(args) -> int:

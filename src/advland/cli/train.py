@@ -17,7 +17,9 @@ from advland.errors import UserError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="PGD adversarial training (with ε schedules and PAS)")
-    p.add_argument("--config", help="YAML recipe, e.g. configs/mnist-lenet-cosine.yaml")
+    p.add_argument(
+        "--config", help="YAML recipe, or a built-in config name, e.g. mnist-lenet-cosine"
+    )
     add_set_argument(p)
     p.add_argument("--out", help="run directory (default: runs/<name>, made unique)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")

@@ -25,13 +25,13 @@ Tags = tuple[tuple[str, Any], ...]
 
 
 def configs_dir() -> Path:
-    """The recipes folder: $ADVLAND_CONFIGS, else `configs/` of this source checkout."""
+    """The recipes folder: $ADVLAND_CONFIGS, else the configs shipped inside the package."""
     env = os.environ.get("ADVLAND_CONFIGS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "configs"
+    path = Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
     if not path.is_dir():
         raise UserError(
-            f"recipe folder '{path}' not found; run from an advland checkout or set "
-            "ADVLAND_CONFIGS to its configs/ folder"
+            f"recipe folder '{path}' not found; unset ADVLAND_CONFIGS to use the built-in "
+            "configs, or point it at a folder of recipes"
         )
     return path
 
