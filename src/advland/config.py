@@ -221,6 +221,11 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def load_run_config_dict(path: str | Path) -> dict:
+    """A saved config.yaml as plain data, completed with every default (for reading)."""
+    return to_dict(from_dict(RunConfig, load_yaml(path)))
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply `a.b=c` strings; values are parsed as YAML scalars/lists (e.g. `[0,100,200]`)."""
     data = _deepcopy(data)

@@ -14,7 +14,7 @@ atomic rename that writes the file writes both (no crash window), and the files 
 ordinary JSON/NPZ that any tool can open. `read_json`/`read_npz` verify it and turn a
 mismatch, truncation or parse error into a one-line UserError naming the file; files
 without the field (older advland, hand-made) load unchecked. Torch files are framed by
-the checkpoint header instead (`advland.runs.checkpoint.save_verified`).
+the checkpoint zip comment instead (`advland.runs.checkpoint.save_verified`).
 
 `crash_point` is a test-only fault-injection hook (see its docstring); it does nothing
 unless the environment variable ADVLAND_FAULT is set.

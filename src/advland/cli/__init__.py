@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from advland.cli import data, evaluate, quickstart, report, reproduce, train
+    from advland.cli import data, evaluate, export, quickstart, report, reproduce, train
 
     parser = _Parser(
         prog="advland",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (train, evaluate, quickstart, data, reproduce, report):
+    for module in (train, evaluate, quickstart, data, reproduce, report, export):
         module.add_parser(sub)
     _add_optional(sub)
     return parser

@@ -6,17 +6,20 @@ draws from, the PAS snapshot list and the config. Files are loaded with
 `weights_only=True` only, so a checkpoint can never execute code.
 
 Integrity. Every checkpoint file (latest.pt, previous.pt, snapshot-<k>.pt, best.pt,
-init.pt) is one header line followed by the `torch.save` bytes:
+init.pt) is a plain `torch.save` zip archive whose zip comment (the last bytes of the file)
+holds the SHA-256 of every byte before the comment's length field:
 
-    ADVLAND-CHECKPOINT v1 sha256=<64 hex digits of the payload> bytes=<payload length>\n
+    ADVLAND sha256=<64 hex digits>
 
-The hash lives *inside* the file it protects and the whole file is written by one
-atomic rename (`fileio.atomic_write_bytes`), so no instant of a crash — SIGKILL included —
-can leave a checkpoint and its hash inconsistent: a reader sees either the complete old
-file or the complete new one. (A sidecar `.sha256` file would need two renames, with a
-window where the pair disagrees.) Loading reads the file, checks length and SHA-256, then
-calls `torch.load(BytesIO(payload), weights_only=True)`; truncation, bit rot or tampering
-give a one-line UserError naming the file.
+so `torch.load(path, weights_only=True)` opens it with no advland installed, and advland
+still verifies it. The hash lives *inside* the file it protects and the whole file is
+written by one atomic rename (`fileio.atomic_write_bytes`), so no instant of a crash —
+SIGKILL included — can leave a checkpoint and its hash inconsistent: a reader sees either
+the complete old file or the complete new one. (A sidecar `.sha256` file would need two
+renames, with a window where the pair disagrees.) Loading reads the file, checks the
+SHA-256, then calls `torch.load(weights_only=True)`; truncation, bit rot or tampering
+give a one-line UserError naming the file. Files of the first format (one header line
+`ADVLAND-CHECKPOINT v1 sha256=… bytes=…` before the payload) are still read.
 
 Fallback. Before latest.pt is replaced, the previous one is renamed to previous.pt
 (atomic), so a resume can fall back one epoch when latest.pt is corrupt or missing; the
@@ -114,14 +117,22 @@ def save_weights(path: Path, model: nn.Module, epoch: int, config: dict) -> str:
     )
 
 
+EOCD = b"PK\x05\x06"  # zip end-of-central-directory signature (22 bytes + comment)
+COMMENT = b"ADVLAND sha256="
+COMMENT_LEN = len(COMMENT) + 64
+
+
 def save_verified(path: Path, obj: dict) -> str:
-    """`torch.save` framed by the integrity header, written atomically; returns the SHA-256."""
+    """`torch.save` with its SHA-256 in the zip comment, written atomically; returns it."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    payload = buf.getvalue()
-    digest = hashlib.sha256(payload).hexdigest()
-    header = b"%s sha256=%s bytes=%d\n" % (MAGIC, digest.encode(), len(payload))
-    atomic_write_bytes(path, header + payload)
+    data = buf.getvalue()
+    if data[-22:-18] != EOCD or data[-2:] != b"\x00\x00":
+        raise RuntimeError("torch.save wrote an unexpected archive layout")  # never seen
+    body = data[:-2]  # everything up to the (empty) comment's length field
+    digest = hashlib.sha256(body).hexdigest()
+    comment = COMMENT + digest.encode()
+    atomic_write_bytes(path, body + len(comment).to_bytes(2, "little") + comment)
     return digest
 
 
@@ -129,17 +140,33 @@ RESUME_OLDER = "delete it or resume from an older one"
 
 
 def verified_payload(path: Path, fix: str = RESUME_OLDER) -> bytes:
-    """The `torch.save` bytes of a checkpoint after checking its header, length and SHA-256.
+    """The bytes to `torch.load` after checking the file's SHA-256 (see the module
+    docstring; files of the first, header-line format are read too).
 
     `fix` ends the error message: how to recover (differs for analysis files)."""
     data = path.read_bytes()
+    if data.startswith(MAGIC):
+        return _legacy_payload(path, data, fix)
+    tail = data[-COMMENT_LEN:]
+    length = data[-COMMENT_LEN - 2 : -COMMENT_LEN]
+    if not tail.startswith(COMMENT) or length != COMMENT_LEN.to_bytes(2, "little"):
+        raise UserError(
+            f"checkpoint '{path}' has no advland integrity record at its end (truncated, or "
+            f"not written by advland); {fix}"
+        )
+    want = tail[len(COMMENT) :].decode("ascii", "replace")
+    if hashlib.sha256(data[: -COMMENT_LEN - 2]).hexdigest() != want:
+        raise UserError(
+            f"checkpoint '{path}' fails its SHA-256 check (corrupted or modified); {fix}"
+        )
+    return data
+
+
+def _legacy_payload(path: Path, data: bytes, fix: str) -> bytes:
     end = data.find(b"\n", 0, 256)
     m = re.fullmatch(rb"ADVLAND-CHECKPOINT v1 sha256=([0-9a-f]{64}) bytes=(\d+)", data[:end])
     if end < 0 or not m:
-        raise UserError(
-            f"checkpoint '{path}' has no advland integrity header (truncated, or not written "
-            f"by this advland version); {fix}"
-        )
+        raise UserError(f"checkpoint '{path}' has a damaged advland integrity header; {fix}")
     payload, want = data[end + 1 :], int(m.group(2))
     if len(payload) != want:
         raise UserError(f"checkpoint '{path}' is truncated ({len(payload)} of {want} bytes); {fix}")
