@@ -28,6 +28,7 @@ __all__ = [
     "EpsScheduleConfig",
     "EvalConfig",
     "LRScheduleConfig",
+    "LogConfig",
     "ModelConfig",
     "OptimConfig",
     "PerfConfig",
@@ -146,6 +147,15 @@ class PerfConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """Metric sinks beside metrics.jsonl (`advland.training.sinks`): TensorBoard event
+    files under tensorboard/, and metrics.csv / dynamics.csv."""
+
+    tensorboard: bool = False
+    csv: bool = False
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "run"
     device: str = "auto"
@@ -158,6 +168,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     perf: PerfConfig = field(default_factory=PerfConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def check(self, prefix: str = "") -> None:
         """Rules across sections (each section's own rules have run already)."""

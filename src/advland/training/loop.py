@@ -56,6 +56,7 @@ from advland.training.setup import (
     resolve_perf,
     snapshot_epochs,
 )
+from advland.training.sinks import Sinks
 from advland.training.state import Log, RunState, Session, Trainer
 
 
@@ -179,6 +180,7 @@ def _trainer(s: Session) -> Trainer:
 def _train_epochs(s: Session, trainer: Trainer) -> str | None:
     """Run the remaining epochs; returns a divergence cause, or None."""
     epochs = s.cfg.train.epochs
+    s.sinks = Sinks(s.cfg.log, s.run_dir, s.state.epoch, s.state.epoch * trainer.batches)
     bar = tqdm(total=epochs, initial=s.state.epoch, desc="training", unit="epoch", disable=None)
     try:
         for epoch in range(s.state.epoch, epochs):
@@ -188,6 +190,7 @@ def _train_epochs(s: Session, trainer: Trainer) -> str | None:
             bar.update(1)
     finally:
         bar.close()
+        s.sinks.close()
     return None
 
 
@@ -221,6 +224,8 @@ def _epoch(s: Session, trainer: Trainer, epoch: int) -> str | None:
         extra=records.checkpoint_extra(st),
     )
     s.log(records.log_line(record, cfg.train.epochs))
+    if s.sinks is not None:
+        s.sinks.epoch(record, dyn)
     for callback in s.callbacks:
         callback(dict(record))
     return None

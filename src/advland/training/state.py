@@ -71,6 +71,7 @@ class Session:
     # a fresh model of the run's architecture (for snapshot members); None: from the config
     make_model: Callable[[], nn.Module] | None = None
     callbacks: list[Callable[[dict], None]] = field(default_factory=list)
+    sinks: Any = None  # training.sinks.Sinks while epochs run
 
     @property
     def checkpoints(self) -> Path:
