@@ -8,6 +8,14 @@ Python API mirroring the CLI::
     summary = advland.train(cfg, "runs/demo")
     advland.evaluate("runs/demo", suite="standard")
 
+Your own model and data (any nn.Module, any map-style Dataset or DataLoader)::
+
+    summary = advland.fit(model, train_loader, "mnist-lenet-cosine", "runs/mine",
+                          val_data=val_set)
+
+Your own loop: `advland.PAS` (ε(t), lr(t), period ends), `advland.adversarial_step`,
+`advland.SnapshotEnsemble`, and `advland.as_tensors` for the analysis tools.
+
 Models, attacks and schedules live in `advland.models`, `advland.attacks`,
 `advland.schedules`; the loss-landscape tools in `advland.analysis`.
 """
@@ -26,6 +34,10 @@ _LAZY = {
     "build_config": "advland.config",
     "train": "advland.training.loop",
     "fit": "advland.training.fit",
+    "PAS": "advland.training.blocks",
+    "adversarial_step": "advland.training.blocks",
+    "as_tensors": "advland.data.user",
+    "AttackConfig": "advland.attacks.spec",
     "resume": "advland.training.loop",
     "evaluate": "advland.evaluation.run",
     "robust_evaluate": "advland.evaluation.robust",

@@ -210,3 +210,22 @@ def with_resident_train(splits: Splits) -> Splits:
     if splits.stream is None:
         return splits
     return replace(splits, train=materialize(splits.stream, "train_data"), stream=None)
+
+
+def as_tensors(
+    data: Any, limit: int = 0, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x float32 in [0,1], y int64) from a Dataset, a DataLoader or an (x, y) pair, for the
+    analysis tools (Hessian spectrum, similarity, surfaces, curves). `limit`: the first N."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        x, y = data
+    else:
+        stream = unwrap(data, "data")
+        probe(stream, "data")
+        split = materialize(stream, "data")
+        x, y = split.x, split.y
+    if limit:
+        x, y = x[:limit], y[:limit]
+    x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+    check_range(x, "data")
+    return x.to(device or "cpu"), torch.as_tensor(y).long().to(device or "cpu")
