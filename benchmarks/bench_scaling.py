@@ -1,6 +1,7 @@
 """Scaling of adversarial training: time and memory vs dataset size and width, loader share.
 
     python -m benchmarks.bench_scaling [--quick] [--out FILE]
+    python -m benchmarks.bench_scaling --stream 2048 [--workers W]   # streaming path only
 
 Runs the real `train_one_epoch` (the quickstart recipe: PGD-10 at ε = 0.3, batch 128,
 Adam) on the CPU and reports
@@ -32,6 +33,7 @@ import torch
 from advland.config import build_config
 from advland.data import DeviceLoader, load_splits
 from advland.data.splits import Split, Splits
+from advland.data.stream import SplitDataset, StreamLoader, default_workers
 from advland.runs.checkpoint import Generators
 from advland.runs.model import build_run_model
 from advland.training.dynamics import DynamicsRecorder
@@ -139,6 +141,45 @@ def cifar_share(n: int) -> dict:
         "loader_s": loader_s,
         "loader_share": loader_s / epoch_s,
     }
+
+
+def stream_share(n: int, workers: int | None = None) -> dict:
+    """The streaming path (`data.stream.StreamLoader`: a torch DataLoader with worker
+    processes over the images in host memory, crop + flip on the device) against the same
+    PGD-10 epoch as `cifar_share`: one epoch of the loader alone, all batches materialised.
+    Alone is the upper bound of its share (in training the workers overlap the steps)."""
+    cfg = build_config(CIFAR_RECIPE, ["model.width=1", "data.val_size=0", "train.val_every=0"])
+    train = synthetic_cifar(n)
+    splits = Splits(
+        "synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic", "crop-flip"
+    )
+    t = Bench(cfg, splits, train)
+    epoch_s = min(t.epoch(), t.epoch())
+    n_workers = default_workers() if workers is None else workers
+    loader = StreamLoader(
+        SplitDataset(train),
+        cfg.train.batch_size,
+        device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(1),
+        workers=n_workers,
+        augment="crop-flip",
+    )
+    loader_s = min(_iterate(loader), _iterate(loader))
+    return {
+        "images": n,
+        "model": "resnet18 w=1",
+        "workers": n_workers,
+        "epoch_s": epoch_s,
+        "stream_s": loader_s,
+        "stream_share": loader_s / epoch_s,
+    }
+
+
+def _iterate(loader) -> float:
+    start = time.perf_counter()
+    for x, _ in loader:
+        x.sum()  # touch the batch: nothing is left lazily undone
+    return time.perf_counter() - start
 
 
 def run(quick: bool = False) -> dict:
@@ -255,7 +296,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1k-4k images, LeNet w=1 (~1 min)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument(
+        "--stream",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the streaming path's share of a PGD-10 epoch on N CIFAR-shaped images",
+    )
+    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (--stream)")
     args = ap.parse_args(argv)
+    if args.stream:
+        r = stream_share(args.stream, args.workers)
+        r |= {"benchmark": "stream", "machine": machine()}
+        line = (
+            f"streaming DataLoader ({r['workers']} workers, crop+flip), {r['images']} "
+            f"CIFAR-shaped images, {r['model']}: PGD-10 epoch {r['epoch_s']:.2f} s, loader "
+            f"alone {r['stream_s']:.3f} s = {100 * r['stream_share']:.2f}% (target < 5%)"
+        )
+        emit(r, lambda _: line, args.out)
+        return r
     result = run(args.quick)
     emit(result, report, args.out)
     return result
