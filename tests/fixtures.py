@@ -79,3 +79,14 @@ def build(n_train: int = 300, n_test: int = 100) -> dict:
         "val": Digits("val", 100, shift=False),
         "test": Digits("test", n_test, shift=False),
     }
+
+
+def flat_model(**_) -> nn.Module:
+    """A model whose output is not [N, classes] (for the error tests)."""
+    return nn.Flatten(0)
+
+
+def bad_range() -> dict:
+    """Data scaled to [0, 255] as floats (Normalize-style mistakes; for the error tests)."""
+    x = torch.rand(20, 1, 8, 8) * 255
+    return {"train": TensorDataset(x, torch.arange(20) % 2)}

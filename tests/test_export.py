@@ -129,3 +129,9 @@ def test_export_bad_input_is_one_line_exit_2(run_dir, tmp_path, args, message):
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_evaluate_of_a_fit_run_says_where_its_data_is(run_dir):
+    proc = run_cli("evaluate", str(run_dir), "--suite", "quick")
+    assert proc.returncode == 2 and "advland.fit" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -104,3 +104,27 @@ def test_import_path_resolves_from_the_working_directory(tmp_path, monkeypatch):
 
     m = build_model("my_pkg.nets:net", width=1, num_classes=7, in_channels=1, image_size=4)
     assert m(torch.zeros(2, 1, 4, 4)).shape == (2, 7)
+
+
+def test_model_with_wrong_output_shape_is_one_line_exit_2(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli(
+        "train",
+        "--config=configs/quickstart.yaml",
+        "--set=model.name=tests.fixtures:flat_model",
+        f"--out={out}",
+    )
+    assert proc.returncode == 2 and "[N, classes]" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_data_import_path_with_values_outside_unit_range_is_one_line_exit_2(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli(
+        "train",
+        "--config=configs/quickstart.yaml",
+        "--set=data.name=tests.fixtures:bad_range",
+        f"--out={out}",
+    )
+    assert proc.returncode == 2 and "outside [0,1]" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -32,6 +32,7 @@ from advland.imports import is_import_path
 from advland.validation import setting
 
 TEST_SEED = 0
+FIT_DATA = "<advland.fit>"  # data.name recorded by advland.fit: the data came from Python
 AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
 
 
@@ -62,6 +63,11 @@ def resolve_augment(cfg: DataConfig, shape) -> str:
 
 
 def load_splits(cfg: DataConfig) -> Splits:
+    if cfg.name == FIT_DATA:
+        raise UserError(
+            "this run was trained by advland.fit on data given from Python; evaluate or "
+            "analyse it from Python (advland.robust_evaluate on your model and data)"
+        )
     if is_import_path(cfg.name):
         resident = {"auto": None, "device": True, "stream": False}[cfg.loader]
         return load_import_path(cfg.name, dict(cfg.kwargs), resident)

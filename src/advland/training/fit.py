@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from advland.config import RunConfig, build_config, from_dict, to_dict, validate
 from advland.data import Splits
+from advland.data.splits import FIT_DATA
 from advland.data.user import user_splits
 from advland.device import pick_device
 from advland.errors import UserError
@@ -69,7 +70,11 @@ def fit(
     splits = user_splits(train_data, val_data, test_data, name="python", resident=resident)
     device = pick_device(cfg.device)
     splits = replace(splits, num_classes=check_output(model, splits, device))
-    cfg = replace(cfg, model=replace(cfg.model, name=_class_path(model), kwargs={}))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, name=_class_path(model), kwargs={}),
+        data=replace(cfg.data, name=FIT_DATA, kwargs={}),
+    )
     run_dir = Path(run_dir)
     ckpt = _existing_run(run_dir, cfg, log)
     template = copy.deepcopy(model).cpu()

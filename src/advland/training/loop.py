@@ -42,7 +42,7 @@ from advland.runs.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from advland.runs.model import build_run_model
+from advland.runs.model import build_run_model, check_logits_shape
 from advland.runs.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
 from advland.training import records
 from advland.training.dynamics import DynamicsRecorder
@@ -65,7 +65,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
     run_dir = Path(run_dir)
     device = pick_device(cfg.device)
     splits = load_splits(cfg.data)  # data and model errors surface before anything is written
-    build_run_model(cfg, splits, torch.device("meta"))
+    check_logits_shape(build_run_model(cfg, splits, torch.device("meta")), splits)
     create_run_dir(run_dir, cfg, device)
     log(f"run directory: {run_dir} (device {device})")
     return _run(_session(cfg, run_dir, splits, device, log), None)
