@@ -111,6 +111,7 @@ def reproduce(
     workers: int,
     only: dict[str, str] | None = None,
     log=None,
+    *,
     overrides: tuple[str, ...] = (),
 ) -> dict:
     """Run (or resume) everything `recipe` needs at `scale` under `root`; returns result.json.
