@@ -135,3 +135,25 @@ def test_cli_evaluate_of_a_fit_run_says_where_its_data_is(run_dir):
     proc = run_cli("evaluate", str(run_dir), "--suite", "quick")
     assert proc.returncode == 2 and "advland.fit" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_first_format_checkpoints_still_load(tmp_path):
+    """A v1 file (header line + payload) from an older advland still loads, verified."""
+    import hashlib
+    import io
+
+    from advland.errors import UserError
+    from advland.runs.checkpoint import load_file
+
+    buf = io.BytesIO()
+    torch.save({"format": 1, "epoch": 3, "model": {"w": torch.arange(4.0)}}, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    path = tmp_path / "old.pt"
+    path.write_bytes(
+        b"ADVLAND-CHECKPOINT v1 sha256=%s bytes=%d\n" % (digest.encode(), len(payload)) + payload
+    )
+    assert torch.equal(load_file(path)["model"]["w"], torch.arange(4.0))
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(UserError, match="truncated"):
+        load_file(path)
