@@ -66,10 +66,14 @@ def run(args) -> int:
         if "ensemble" in s:
             rows.append(_row(f"{name} (ensemble)", s, s["ensemble"]))
     atomic_write_json(out / "comparison.json", rows)
+    n, suite = s.get("n_test"), s.get("suite")
     print(
-        f"\nmnist-5k test split (1,000 digits), LeNet w=4, ε=0.3 (linf), {epochs} epochs; robust = PGD-20"
+        f"\nmnist-5k test split, LeNet w=4, ε=0.3 (linf), {epochs} epochs; robust = {suite} "
+        f"on a seeded subset of n={n} test digits (worst case with PGD-20), quick = PGD-20 "
+        "alone on the same digits"
     )
     print_table(rows)
+    _suite_gaps(out / "cosine", suite)
     print(f"\nrun directories and comparison.json under {out}")
     return 0
 
@@ -80,5 +84,28 @@ def _row(name: str, summary: dict, res: dict) -> dict:
         "status": summary["status"],
         "clean error %": res.get("clean_error"),
         "robust error %": res.get("robust_error"),
+        "quick %": res.get("suite_errors", {}).get("quick"),
+        "n": summary.get("n_test"),
         "train s": summary.get("train_seconds"),
     }
+
+
+def _suite_gaps(run_dir: Path, suite: str | None) -> None:
+    """The cosine model under quick, standard and the configured suite, each alone, on the
+    same points, with the gaps between them (standard runs here, on the same subset)."""
+    from advland.evaluation.run import evaluate
+
+    if suite != "autoattack":
+        return
+    std = evaluate(run_dir, "standard", log=print)
+    errs = {"quick": std["suite_errors"]["quick"], "standard": std["suite_errors"]["standard"]}
+    from advland.runs.rundir import read_summary
+
+    errs["autoattack"] = read_summary(run_dir)["suite_errors"][suite]
+    print(
+        f"\ncosine model, each suite alone on the same {std['n_test']} digits: "
+        f"quick {errs['quick']:.2f}% <= standard {errs['standard']:.2f}% "
+        f"(+{errs['standard'] - errs['quick']:.2f}) <= autoattack {errs['autoattack']:.2f}% "
+        f"(+{errs['autoattack'] - errs['standard']:.2f})"
+        + ("" if errs["quick"] <= errs["standard"] <= errs["autoattack"] else "  ORDER VIOLATED")
+    )
