@@ -47,7 +47,7 @@ def test_inside_the_ball_and_the_box(name, norm):
 
 def test_targets_are_the_next_most_likely_classes():
     model = trained_lenet()
-    x, y = _points(16)
+    x, _ = _points(16)
     t = target_classes(model, x, 9)
     with torch.no_grad():
         logits = model(x)

@@ -70,9 +70,7 @@ def test_robust_ge_clean_fails_on_a_mask_bug():
     model, (x, y) = trained_lenet(), _points(100)
     real = robust_evaluate(model, x, y, eps=0.1, suite="quick")
     assert CLEAN in real.broken_by
-    buggy = dataclasses.replace(
-        real, broken_by=["" if b == CLEAN else b for b in real.broken_by]
-    )
+    buggy = dataclasses.replace(real, broken_by=["" if b == CLEAN else b for b in real.broken_by])
     assert _checks(model, x, y, real)["robust_ge_clean"]["passed"]
     assert not _checks(model, x, y, buggy)["robust_ge_clean"]["passed"]
 

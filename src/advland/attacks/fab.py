@@ -74,7 +74,7 @@ def _f_and_grad(model, x1, y, t):
     return f.detach(), g.flatten(1)
 
 
-def _single(model, x, y, t, threat: Threat, start: torch.Tensor, steps: int):
+def _single(model, x, y, t, threat: Threat, *, start: torch.Tensor, steps: int):
     """One FAB-T run on flat rows; -> (closest adversarial point, its norm; inf if none)."""
     shape, norm = x.shape, threat.norm
     x0 = x.flatten(1)
@@ -135,7 +135,9 @@ def fab_t(
                     return out
                 xi = x[idx]
                 start = xi if r == 0 else threat.random_init(xi, eps / 2, generator)
-                adv, dist = _single(model, xi, y[idx], classes[idx, k], threat, start, steps)
+                adv, dist = _single(
+                    model, xi, y[idx], classes[idx, k], threat, start=start, steps=steps
+                )
                 hit = dist <= eps
                 out[idx[hit]] = threat.project(adv[hit], xi[hit])
                 done[idx[hit]] = True

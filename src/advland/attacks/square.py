@@ -73,7 +73,7 @@ class _Search:
 
     def _linf_step(self, x, xb, p):
         n, c, h, w = x.shape
-        s = min(max(int(round(math.sqrt(p * h * w))), 1), h, w)
+        s = min(max(round(math.sqrt(p * h * w)), 1), h, w)
         vh, vw = self.randint(h - s), self.randint(w - s)
         new = xb.clone()
         window = x[:, :, vh : vh + s, vw : vw + s] + self.eps * self.signs((n, c, 1, 1))
@@ -94,7 +94,7 @@ class _Search:
 
     def _l2_step(self, x, xb, p):
         n, c, h, w = x.shape
-        s = max(int(round(math.sqrt(p * h * w))), 3)
+        s = max(round(math.sqrt(p * h * w)), 3)
         s = min(s + 1 - s % 2, h - (1 - h % 2), w - (1 - w % 2))
         vh, vw, vh2, vw2 = (self.randint(d - s) for d in (h, w, h, w))
         delta = xb - x

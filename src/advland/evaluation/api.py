@@ -91,8 +91,13 @@ def evaluate_model(
     x, y = x[idx], y[idx]
     device = device or next(model.parameters(), torch.empty(0)).device
     check_output(model, x, device)
-    kw = dict(eps=eps, norm=norm, batch_size=batch_size, seed=seed, device=device)
-    results = [robust_evaluate(model, x, y, suite=s, **kw) for s in (suite, *WEAKER[suite])]
+    results = [
+        robust_evaluate(
+            model, x, y, eps=eps, norm=norm, suite=s, batch_size=batch_size, seed=seed,
+            device=device,
+        )
+        for s in (suite, *WEAKER[suite])
+    ]  # fmt: skip
     broken = worst_case(results)
     per_example = {"index": idx.tolist(), "label": y.tolist(), "broken_by": broken}
     return ModelEvaluation(per_example, summary(results, broken, name=name), results)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from advland.errors import UserError
-from advland.evaluation.api import checkpoint_files, check_suite, evaluate_model, load_model
+from advland.evaluation.api import check_suite, checkpoint_files, evaluate_model, load_model
 from advland.evaluation.sanity import black_box_only
 from advland.fileio import atomic_write_json
 

@@ -81,7 +81,7 @@ def run_attack(
         return fn(model, x, y, attack.threat(), generator=gen, **dict(attack.options))
     if isinstance(attack, AttackConfig) and attack.eps == 0:
         # ε = 0 still runs the attack: any positive step is projected back onto x.
-        attack = replace(attack, step_size=1e-3, step_ratio=None)
+        attack = replace(attack, step_size=1e-3)
     if isinstance(attack, APGD):
         return apgd(
             model,

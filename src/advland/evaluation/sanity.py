@@ -54,7 +54,7 @@ def clean_wrong(model: nn.Module, x, y, *, batch_size: int, device) -> torch.Ten
     for i in range(0, y.shape[0], batch_size):
         xb = x[i : i + batch_size]
         xb = as_float(xb, device) if xb.dtype == torch.uint8 else xb.to(device)
-        out.append((model(xb).argmax(dim=1).cpu() != y[i : i + batch_size]))
+        out.append(model(xb).argmax(dim=1).cpu() != y[i : i + batch_size])
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
@@ -124,4 +124,4 @@ def black_box_only(result: EvalResult) -> dict:
     }
 
 
-__all__ = ["CLEAN", "clean_wrong", "sanity_checks", "black_box_only"]
+__all__ = ["CLEAN", "black_box_only", "clean_wrong", "sanity_checks"]
