@@ -25,7 +25,7 @@ from advland.evaluation.suites import SUITES, at_budget, describe
 from advland.models import build_model
 from benchmarks.common import emit, machine, table
 
-EPS = 0.3
+EPS = 0.1
 
 
 def _data():
@@ -40,10 +40,10 @@ def _trained(name: str, width: int, xtr, ytr) -> torch.nn.Module:
     model = build_model(name, width=width, image_size=28, in_channels=1)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     for epoch in range(2):
-        for i in range(0, 2000, 100):
+        for i in range(0, 4000, 100):
             xb, yb = xtr[i : i + 100], ytr[i : i + 100]
             if epoch:
-                xb = pgd(model, xb, yb, Threat("linf", EPS), steps=5, step_size=EPS / 4)
+                xb = pgd(model, xb, yb, Threat("linf", EPS), steps=5, step_size=EPS / 2)
             model.train()
             opt.zero_grad()
             F.cross_entropy(model(xb), yb).backward()
