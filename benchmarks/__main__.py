@@ -25,6 +25,7 @@ import torch
 
 from advland.fileio import atomic_write_json
 from benchmarks import (
+    bench_autoattack,
     bench_dynamics,
     bench_eigensolvers,
     bench_scaling,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, tuple[Callable[[bool], dict], Callable[[dict], str]]] = {
     "surface": (lambda q: bench_surface.run(quick=q), bench_surface.report),
     "dynamics": (lambda q: bench_dynamics.run(quick=q), bench_dynamics.report),
     "scaling": (lambda q: bench_scaling.run(quick=q), bench_scaling.report),
+    "autoattack": (lambda q: bench_autoattack.run(quick=q), bench_autoattack.report),
 }
 
 
@@ -78,6 +80,9 @@ def targets(results: dict) -> list[list]:
         add("scaling", "loader share of epoch %", 100 * s["loader_share_max"], "<=", 2)
         add("scaling", "time per image, largest/smallest set", s["s_per_1k_max_over_min"],
             "<=", 1.2)  # fmt: skip
+    for c in results.get("autoattack", {}).get("cases", []):
+        for r in c["attacks"]:
+            add("autoattack", f"{c['model']}: {r['attack']} / torchattacks", r["ratio"], "<=", 1)
     return rows
 
 

@@ -130,10 +130,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    suite: str = setting("quick", choices=("quick", "standard"))
+    suite: str = setting("quick", choices=("quick", "standard", "autoattack"))
     batch_size: int = setting(500, gt=0)
     seed: int = 0
-    limit: int = setting(0, ge=0)  # evaluate on the first N test points (0 = all)
+    limit: int = setting(0, ge=0)  # evaluate on a seeded subset of N test points (0 = all)
 
 
 @dataclass(frozen=True)

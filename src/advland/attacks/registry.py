@@ -2,7 +2,8 @@
 
 Every attack is called as ``attack(model, x, y, threat, *, generator=…, model_mode=…,
 **options)`` and returns x_adv detached; options are attack-specific (``steps`` and
-``step_size`` for "pgd", ``steps``/``restarts``/``rho`` for the APGD variants).
+``step_size`` for "pgd", ``steps``/``restarts``/``rho`` for the APGD variants, ``targets`` for APGD-T and FAB-T,
+``queries``/``p_init`` for Square).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from functools import partial
 import torch
 
 from advland.attacks.apgd import apgd
+from advland.attacks.apgd_t import apgd_t
+from advland.attacks.fab import fab_t
 from advland.attacks.fgsm import fgsm
 from advland.attacks.pgd import pgd
+from advland.attacks.square import square
 from advland.errors import lookup
 
 Attack = Callable[..., torch.Tensor]
@@ -24,6 +28,9 @@ ATTACKS: dict[str, Attack] = {
     "pgd": pgd,
     "apgd-ce": partial(apgd, loss="ce"),
     "apgd-dlr": partial(apgd, loss="dlr"),
+    "apgd-t": apgd_t,
+    "fab-t": fab_t,
+    "square": square,
 }
 
 

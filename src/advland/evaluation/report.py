@@ -14,6 +14,7 @@ from torch import nn
 
 from advland.config import RunConfig
 from advland.data import Splits
+from advland.evaluation.api import seeded_subset, worst_case
 from advland.evaluation.ensemble import SnapshotEnsemble
 from advland.evaluation.masking import masking_diagnostics
 from advland.evaluation.robust import EvalResult, robust_evaluate
@@ -25,10 +26,10 @@ from advland.runs.rundir import checkpoint_dir
 
 
 def test_tensors(cfg: RunConfig, splits: Splits) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test split, or its seeded subset of `eval.limit` points (seed `eval.seed`)."""
     x, y = splits.test.x, splits.test.y
-    if cfg.eval.limit:
-        x, y = x[: cfg.eval.limit], y[: cfg.eval.limit]
-    return x, y
+    idx = seeded_subset(y.shape[0], cfg.eval.limit, cfg.eval.seed)
+    return x[idx], y[idx]
 
 
 def evaluate_suite(
@@ -62,6 +63,10 @@ def evaluate_suite(
     for w in warnings:
         log(f"WARNING: possible gradient masking ({w['name']}): {w['detail']}; see {w['doc']}")
     out = res.to_dict()
+    # The reported number: per point, the worst case over every attack run on the model.
+    out["broken_by"] = worst_case([res, *weaker])
+    out["suite_robust_error"] = res.robust_error
+    out["robust_error"] = 100.0 * sum(b != "" for b in out["broken_by"]) / max(res.n, 1)
     out["sanity"] = checks
     out["weaker"] = {w.suite: w.robust_error for w in weaker}
     out["warnings"] = warnings
@@ -136,6 +141,7 @@ def summary_fields(evaluation: dict, suite: str) -> dict:
         "eps": final["eps"],
         "norm": final["norm"],
         "n_test": final["n"],
+        "suite_errors": {suite: final["suite_robust_error"], **final["weaker"]},
         "warnings": all_warnings(evaluation),
     }
     if "ensemble" in evaluation:

@@ -8,22 +8,26 @@ the number. The sanity checks of a result are in `advland.evaluation.sanity`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from advland._compat import moved_attribute
-from advland.attacks import apgd
+from advland.attacks import apgd, get_attack
+from advland.attacks.spec import AttackConfig
 from advland.evaluation.suites import (
     APGD,
     SUITES,
+    Named,
     SuiteAttack,
     at_budget,
     describe,
     describe_suite,
 )
+
+CLEAN = "clean"  # `broken_by` of a point the model gets wrong without an attack
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,13 @@ class EvalResult:
     robust_error: float  # percent, worst case over the suite
     after_each: list[dict] = field(default_factory=list)  # robust error after each attack
     zero_grad_fraction: float = 0.0  # share of points with an all-zero input gradient
+    # Per point: "" if still robust, "clean" if misclassified unattacked, else the attack
+    # (`describe`) that broke it first.
+    broken_by: list[str] = field(default_factory=list)
+
+    def robust_mask(self) -> torch.Tensor:
+        """Per point: True where the model is still correct after every attack."""
+        return torch.tensor([b == "" for b in self.broken_by], dtype=torch.bool)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +76,12 @@ def run_attack(
     attack: SuiteAttack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, gen
 ) -> torch.Tensor:
     """x_adv for (x, y) under `attack` at its own budget (`at_budget` fills in ε)."""
+    if isinstance(attack, Named):
+        fn = get_attack(attack.name)
+        return fn(model, x, y, attack.threat(), generator=gen, **dict(attack.options))
+    if isinstance(attack, AttackConfig) and attack.eps == 0:
+        # ε = 0 still runs the attack: any positive step is projected back onto x.
+        attack = replace(attack, step_size=1e-3)
     if isinstance(attack, APGD):
         return apgd(
             model,
@@ -92,21 +109,24 @@ def robust_evaluate(
     device: torch.device | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
-    """Clean and worst-case robust error (percent) of `model` on (x, y)."""
-    device = device or next(model.parameters()).device
+    """Clean and worst-case robust error (percent) of `model` on (x, y), and per point the
+    attack that broke it; each attack of the suite runs with its own fixed seed."""
+    device = device or next(model.parameters(), torch.empty(0)).device
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
     correct = predict(model, x, batch_size, device) == y  # CPU bool mask, still-robust points
     n = y.shape[0]
     clean_error = 100.0 * (1.0 - correct.float().mean().item()) if n else 0.0
+    broken = [CLEAN if not c else "" for c in correct.tolist()]
     after = []
-    for entry in SUITES[suite]:
+    for k, entry in enumerate(SUITES[suite]):
         attack = at_budget(entry, norm=norm, eps=eps)
-        if eps > 0:
-            _attack_still_correct(
-                attack, model, x, y, correct, gen=gen, batch_size=batch_size, device=device
-            )
-        after.append({"attack": describe(attack), "robust_error": _err(correct)})
+        name = describe(attack)
+        gen = torch.Generator().manual_seed(seed + k)  # fixed seed per attack
+        for i in _attack_still_correct(
+            attack, model, x, y, correct, gen=gen, batch_size=batch_size, device=device
+        ):
+            broken[i] = name
+        after.append({"attack": name, "robust_error": _err(correct)})
         if progress:
             progress(1)
     return EvalResult(
@@ -119,21 +139,30 @@ def robust_evaluate(
         robust_error=_err(correct),
         after_each=after,
         zero_grad_fraction=zero_grad_fraction(model, x[:batch_size], y[:batch_size], device),
+        broken_by=broken,
     )
 
 
 def _attack_still_correct(
     attack: SuiteAttack, model: nn.Module, x, y, correct, *, gen, batch_size: int, device
-) -> None:
-    """Attack the points `correct` still marks robust; clear the mark of each one fooled."""
+) -> list[int]:
+    """Attack the points `correct` still marks robust; clear the mark of each one fooled
+    and return their indices. Every attack runs, at ε = 0 too."""
     idx = correct.nonzero().squeeze(1)
+    fooled_all: list[int] = []
     for i in range(0, idx.numel(), batch_size):
         j = idx[i : i + batch_size]
-        xb, yb = as_float(x[j], device), y[j].to(device)
+        xb, yb = _floats(x[j], device), y[j].to(device)
         x_adv = run_attack(attack, model, xb, yb, gen)
         with torch.no_grad():
             fooled = (model(x_adv).argmax(dim=1) != yb).cpu()
         correct[j[fooled]] = False
+        fooled_all += j[fooled].tolist()
+    return fooled_all
+
+
+def _floats(x: torch.Tensor, device) -> torch.Tensor:
+    return as_float(x, device) if x.dtype == torch.uint8 else x.to(device).float()
 
 
 def _err(correct: torch.Tensor) -> float:

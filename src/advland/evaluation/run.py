@@ -58,7 +58,7 @@ def evaluate(
     atomic_write_json(run_dir / f"eval-{suite}.json", evaluation)
     evals = summary.setdefault("evaluations", {})
     evals[suite] = summary_fields(evaluation, suite) | {"checkpoint": checkpoint}
-    strongest = max(evals, key=lambda s: SUITE_STRENGTH.get(s, -1))
+    strongest = max([*evals, summary.get("suite", "")], key=lambda s: SUITE_STRENGTH.get(s, -1))
     if checkpoint == "latest" and strongest == suite:
         summary.update(summary_fields(evaluation, suite))
     summary["failed_checks"] = failed_errors(evaluation)

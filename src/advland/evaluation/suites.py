@@ -36,7 +36,22 @@ class APGD:
         return Threat(self.norm, self.eps)
 
 
-SuiteAttack = AttackConfig | APGD
+@dataclass(frozen=True)
+class Named:
+    """An attack of `advland.attacks.ATTACKS` by name with its options (APGD-T, FAB-T,
+    Square); its budget is filled in at evaluation time like a PGD entry's."""
+
+    name: str
+    options: tuple[tuple[str, int | float], ...] = ()
+    label: str = ""
+    norm: str = "linf"
+    eps: float = 0.0
+
+    def threat(self) -> Threat:
+        return Threat(self.norm, self.eps)
+
+
+SuiteAttack = AttackConfig | APGD | Named
 
 
 def pgd_entry(steps: int, step_ratio: float, restarts: int = 1) -> AttackConfig:
@@ -49,10 +64,25 @@ def pgd_entry(steps: int, step_ratio: float, restarts: int = 1) -> AttackConfig:
 SUITES: dict[str, tuple[SuiteAttack, ...]] = {
     "quick": (pgd_entry(20, 0.25),),
     "standard": (pgd_entry(50, 0.1, restarts=5), APGD("ce"), APGD("dlr")),
+    # AutoAttack's standard version (Croce & Hein 2020): APGD-CE, APGD-T (9 targets),
+    # FAB-T (9 targets), Square (5,000 queries), 100 iterations and 1 restart each.
+    "autoattack": (
+        APGD("ce"),
+        Named("apgd-t", (("steps", 100), ("targets", 9)), "APGD-T-100x9"),
+        Named("fab-t", (("steps", 100), ("targets", 9)), "FAB-T-100x9"),
+        Named("square", (("queries", 5000),), "Square-5000"),
+    ),
 }
 
-# A suite must never report a lower robust error than the suites listed here.
-WEAKER: dict[str, tuple[str, ...]] = {"standard": ("quick",), "quick": ()}
+# A suite must never report a lower robust error than the suites listed here; they run
+# beside it and the reported robust error is the per-example worst case over all of them.
+WEAKER: dict[str, tuple[str, ...]] = {
+    "autoattack": ("quick",),
+    "standard": ("quick",),
+    "quick": (),
+}
+# Attacks that use no gradient: points only they break hint at gradient masking.
+BLACK_BOX = ("square",)
 
 
 A = TypeVar("A", bound=SuiteAttack)
@@ -67,6 +97,8 @@ def describe(attack: SuiteAttack) -> str:
     """E.g. "PGD-50x5 (step 0.1ε)" or "APGD-CE-100"."""
     if isinstance(attack, APGD):
         return f"{attack.name.upper()}-{attack.steps}"
+    if isinstance(attack, Named):
+        return attack.label or attack.name
     r = f"x{attack.restarts}" if attack.restarts > 1 else ""
     step = f"{attack.step_ratio:g}ε" if attack.step_size is None else f"{attack.step_size:g}"
     return f"PGD-{attack.steps}{r} (step {step})"

@@ -1,0 +1,127 @@
+"""Each sanity check of an evaluation, and the gradient-masking flag, fails on a model built
+to trip it, and passes on an honest model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from advland.errors import UserError
+from advland.evaluation.api import evaluate_model, worst_case
+from advland.evaluation.robust import CLEAN, robust_evaluate
+from advland.evaluation.sanity import ZERO_GRAD_LIMIT, black_box_only, sanity_checks
+from evaluation_support import mnist5k, trained_lenet
+
+
+def _checks(model, x, y, result, weaker=()):
+    out = sanity_checks(model, x, y, result, batch_size=100, device=torch.device("cpu"),
+                        weaker=list(weaker))  # fmt: skip
+    return {c["name"]: c for c in out}
+
+
+def _points(n):
+    _, _, x, y = mnist5k()
+    return x[:n], y[:n]
+
+
+class Randomised(nn.Module):
+    """A forward pass that adds fresh noise on every call (randomised defence)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x) + 3.0 * torch.randn(x.shape[0], 10)
+
+
+class Quantised(nn.Module):
+    """Inputs rounded to {0, 1/2, 1} before the model: the input gradient is zero."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model((x * 2).round() / 2)
+
+
+def test_honest_model_passes_every_check():
+    model, (x, y) = trained_lenet(), _points(40)
+    res = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    checks = _checks(model, x, y, res)
+    assert all(c["passed"] for c in checks.values()), checks
+
+
+def test_eps0_check_fails_on_a_randomised_forward():
+    torch.manual_seed(0)
+    model, (x, y) = Randomised(trained_lenet()), _points(40)
+    res = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    checks = _checks(model, x, y, res)
+    assert not checks["eps0_equals_clean"]["passed"]
+    assert "points differ" in checks["eps0_equals_clean"]["detail"]
+
+
+def test_robust_ge_clean_fails_on_a_mask_bug():
+    """A test double of robust_evaluate whose mask forgets the clean mistakes."""
+    model, (x, y) = trained_lenet(), _points(100)
+    real = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    assert CLEAN in real.broken_by
+    buggy = dataclasses.replace(real, broken_by=["" if b == CLEAN else b for b in real.broken_by])
+    assert _checks(model, x, y, real)["robust_ge_clean"]["passed"]
+    assert not _checks(model, x, y, buggy)["robust_ge_clean"]["passed"]
+
+
+def test_stronger_suite_check_fails_when_the_weaker_suite_finds_more():
+    model, (x, y) = trained_lenet(), _points(40)
+    weak = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    feeble = robust_evaluate(model, x, y, eps=0.02, suite="quick")  # mislabelled as stronger
+    assert not _checks(model, x, y, dataclasses.replace(feeble, suite="standard"),
+                       [weak])["standard_ge_quick"]["passed"]  # fmt: skip
+
+
+def test_square_breaking_what_white_box_missed_is_flagged():
+    """Zero input gradients: APGD and FAB are blind, Square is not."""
+    model, (x, y) = Quantised(trained_lenet()), _points(20)
+    res = robust_evaluate(model, x, y, eps=0.3, suite="autoattack")
+    flag = black_box_only(res)
+    assert not flag["passed"], flag
+    assert res.zero_grad_fraction >= ZERO_GRAD_LIMIT  # no_zero_gradients trips too
+    honest = robust_evaluate(trained_lenet(), x, y, eps=0.3, suite="quick")
+    assert black_box_only(honest)["passed"]  # no black-box attack in quick: nothing flagged
+    assert sum(b == "Square-5000" for b in res.broken_by) >= 2
+
+
+def test_evaluate_model_on_tensors_and_loader():
+    model, (x, y) = trained_lenet(), _points(60)
+    a = evaluate_model(model, (x, y), eps=0.1, suite="quick", limit=40)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    b = evaluate_model(model, loader, eps=0.1, suite="quick", limit=40)
+    assert a.per_example == b.per_example and len(a.per_example["broken_by"]) == 40
+    s = a.summary
+    for key in ("clean_acc", "robust_acc", "norm", "eps", "attacks", "n_examples", "model",
+                "date"):  # fmt: skip
+        assert key in s
+    assert s["robust_acc"] <= s["clean_acc"]
+    assert s["robust_error"] == 100.0 * sum(b != "" for b in a.per_example["broken_by"]) / 40
+
+
+def test_final_number_is_the_worst_case_over_all_suites():
+    model, (x, y) = trained_lenet(), _points(60)
+    r1 = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    r2 = robust_evaluate(model, x, y, eps=0.1, suite="quick", seed=5)
+    both = worst_case([r1, r2])
+    union = [a != "" or b != "" for a, b in zip(r1.broken_by, r2.broken_by, strict=True)]
+    assert [b != "" for b in both] == union
+
+
+def test_a_model_with_the_wrong_output_shape_is_refused():
+    x, y = _points(8)
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Flatten(0))  # [N*10]
+    with pytest.raises(UserError, match=r"\[N, classes\]"):
+        evaluate_model(flat, (x, y), eps=0.1)
+    with pytest.raises(UserError, match="unknown suite"):
+        evaluate_model(trained_lenet(), (x, y), eps=0.1, suite="strong")
