@@ -25,7 +25,7 @@ import advland
 from advland.analysis.hessian.spectrum import hessian_spectrum
 from advland.analysis.hessian.spectrum_types import SpectrumConfig
 
-SUITE = "standard"  # the strongest suite in this tree
+SUITE = "autoattack"  # APGD-CE, APGD-T, FAB-T, Square: the field's standard
 
 
 class SmallCNN(nn.Module):

@@ -81,5 +81,5 @@ def test_example_own_loop_pas_runs():
     assert (
         out.count("epoch ") == 4 and "final: clean error" in out and "ensemble: clean error" in out
     )
-    assert "APGD-DLR" in out  # the standard suite ran
+    assert "APGD-T" in out and "Square" in out  # the autoattack suite ran
     assert "top Hessian eigenvalue" in out

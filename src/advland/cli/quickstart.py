@@ -15,7 +15,7 @@ from advland.fileio import atomic_write_json
 
 # The reported robust error: AutoAttack on a seeded subset of the test digits (its CPU cost
 # on the 2-core reference machine is what sets the subset size; docs/evaluation.md).
-EVAL = ["eval.suite=autoattack", "eval.limit=200"]
+EVAL = ["eval.suite=autoattack", "eval.limit=100"]
 
 VARIANTS = {
     "constant": [],
