@@ -122,16 +122,22 @@ class Bench:
         return loader_epoch(self.trainer.loader, torch.device("cpu"))
 
 
-def cifar_share(n: int) -> dict:
-    """The CIFAR recipe's loader (crop + flip on the device) against its training epoch:
-    ResNet18 w=1 on n synthetic CIFAR-shaped images, the faster of two epochs."""
+def _cifar_epoch(n: int):
+    """The CIFAR recipe (ResNet18 w=1, crop + flip) on n synthetic images: its config, the
+    images, the bench, and the faster of two PGD-10 training epochs in seconds."""
     cfg = build_config(CIFAR_RECIPE, ["model.width=1", "data.val_size=0", "train.val_every=0"])
     train = synthetic_cifar(n)
     splits = Splits(
         "synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic", "crop-flip"
     )
     t = Bench(cfg, splits, train)
-    epoch_s = min(t.epoch(), t.epoch())
+    return cfg, train, t, min(t.epoch(), t.epoch())
+
+
+def cifar_share(n: int) -> dict:
+    """The CIFAR recipe's loader (crop + flip on the device) against its training epoch:
+    ResNet18 w=1 on n synthetic CIFAR-shaped images, the faster of two epochs."""
+    _, _, t, epoch_s = _cifar_epoch(n)
     loader_s = t.loader_seconds()
     return {
         "images": n,
@@ -148,13 +154,7 @@ def stream_share(n: int, workers: int | None = None) -> dict:
     processes over the images in host memory, crop + flip on the device) against the same
     PGD-10 epoch as `cifar_share`: one epoch of the loader alone, all batches materialised.
     Alone is the upper bound of its share (in training the workers overlap the steps)."""
-    cfg = build_config(CIFAR_RECIPE, ["model.width=1", "data.val_size=0", "train.val_every=0"])
-    train = synthetic_cifar(n)
-    splits = Splits(
-        "synthetic-cifar", 10, (3, 32, 32), train, train, train, "synthetic", "crop-flip"
-    )
-    t = Bench(cfg, splits, train)
-    epoch_s = min(t.epoch(), t.epoch())
+    cfg, train, _, epoch_s = _cifar_epoch(n)
     n_workers = default_workers() if workers is None else workers
     loader = StreamLoader(
         SplitDataset(train),
