@@ -115,6 +115,9 @@ class TrainConfig:
     dynamics: str = setting("off", choices=("off", "all", "first-last"))
     dynamics_n: int = setting(500, ge=0)  # with first-last: how many minibatches at each end
     max_batches: int = setting(0, ge=0)  # stop each epoch after this many batches (0 = all)
+    # under torchrun: "on" = SyncBatchNorm (batch statistics over the global batch);
+    # "off" = per-rank batch statistics, plain DDP (docs/scaling.md)
+    sync_bn: str = setting("off", choices=("off", "on"), on_off=True)
 
     def check(self, prefix: str = "") -> None:
         b = self.periods

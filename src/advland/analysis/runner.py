@@ -67,6 +67,7 @@ from typing import Any, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
+from advland import distributed
 from advland.analysis.resume import architecture, fingerprint
 from advland.errors import UserError
 from advland.fileio import (
@@ -122,14 +123,23 @@ class Stage:
 
 
 def progress(
-    items: Iterable[T], desc: str, *, enabled: bool = True, unit: str = "it"
+    items: Iterable[T],
+    desc: str,
+    *,
+    enabled: bool = True,
+    unit: str = "it",
+    total: int | None = None,
 ) -> Iterator[T]:
-    """A transient progress bar over `items` (none when not `enabled`)."""
-    return iter(tqdm(items, desc=desc, unit=unit, disable=not enabled, leave=False))
+    """A transient progress bar over `items` (none when not `enabled`, and none on the
+    ranks other than 0 under torchrun)."""
+    off = not (enabled and distributed.is_main())
+    return iter(tqdm(items, desc=desc, unit=unit, disable=off, leave=False, total=total))
 
 
 def say(text: str) -> None:
-    """A log line that does not break a progress bar."""
+    """A log line that does not break a progress bar (rank 0 only under torchrun)."""
+    if not distributed.is_main():
+        return
     tqdm.write(text)
 
 
@@ -182,6 +192,8 @@ class _FolderCache:
         return {k: v for k, v in payload.items() if k != FINGERPRINT}
 
     def put(self, name: str, fp: str, payload: dict) -> None:
+        if not distributed.is_main():  # every rank computed it; rank 0 saves it
+            return
         stage, path = self.stages[name], self.path(name)
         if stage.kind == "json":
             atomic_write_json(path, _with_fingerprint(payload, fp, first=True))
@@ -212,7 +224,10 @@ class Job:
     switches `resume` (reuse partial results) and `verbose` (progress, notes, table).
 
     Opening a job with `resume` deletes the temporary files an interrupted atomic write
-    left in the folder."""
+    left in the folder.
+
+    Under torchrun every rank opens the job and reads saved stages (so all ranks take the
+    same path through a tool), and only rank 0 writes files, prints and draws figures."""
 
     def __init__(
         self,
@@ -228,8 +243,9 @@ class Job:
         self.stages = dict(stages or {})
         self.started = time.perf_counter()
         self.cache: _FolderCache | None = None
+        self.main = distributed.is_main()
         if self.out_dir is not None:
-            if resume:
+            if resume and self.main:
                 remove_stale_temps(self.out_dir)
             self.cache = _FolderCache(self.out_dir, self.stages, resume, verbose)
 
@@ -245,14 +261,14 @@ class Job:
 
     def write_json(self, name: str, record: dict) -> Path:
         """A final JSON result, atomically and checksummed (nothing without out_dir)."""
-        if self.out_dir is None:
+        if self.out_dir is None or not self.main:
             return Path(name)
         atomic_write_json(self.path(name), record)
         return self.path(name)
 
     def write_npz(self, name: str, arrays: dict) -> Path:
         """Final arrays as an `.npz`, atomically and checksummed (nothing without out_dir)."""
-        if self.out_dir is None:
+        if self.out_dir is None or not self.main:
             return Path(name)
         atomic_write_npz(self.path(name), arrays)
         return self.path(name)
@@ -261,7 +277,9 @@ class Job:
         """Call a plotting function ("module:function", imported only now, so matplotlib
         loads only when a figure is made) and return what it returns (its files). With
         `optional`, a UserError (matplotlib missing) becomes a warning and None: the
-        numbers are the primary output."""
+        numbers are the primary output. None on the ranks other than 0 under torchrun."""
+        if not self.main:
+            return None
         if isinstance(plot, str):
             module, _, func = plot.partition(":")
             draw: Callable[..., Any] = getattr(importlib.import_module(module), func)
@@ -276,8 +294,8 @@ class Job:
             return None
 
     def show(self, table: str) -> None:
-        """Print the tool's table (when verbose)."""
-        if self.verbose:
+        """Print the tool's table (when verbose; rank 0 only under torchrun)."""
+        if self.verbose and self.main:
             print(table)
 
     def progress(self, items: Iterable[T], desc: str, *, unit: str = "it") -> Iterator[T]:

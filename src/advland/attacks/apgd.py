@@ -23,6 +23,7 @@ from torch import nn
 from advland.attacks.losses import LossFn, get_loss
 from advland.attacks.pgd import attack_mode, check_common, keep_worst
 from advland.attacks.threat import Threat, l2_norm
+from advland.distributed import Shard
 from advland.errors import UserError
 
 MOMENTUM = 0.75
@@ -40,14 +41,20 @@ def checkpoints(steps: int) -> list[int]:
     return points
 
 
-def _start(threat: Threat, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """x + ε·t/‖t‖ with t uniform in [−1,1]^d (ℓ∞) or Gaussian (ℓ2), drawn on the generator."""
+def _start(
+    threat: Threat, x: torch.Tensor, generator: torch.Generator, rows: Shard | None = None
+) -> torch.Tensor:
+    """x + ε·t/‖t‖ with t uniform in [−1,1]^d (ℓ∞) or Gaussian (ℓ2), drawn on the generator
+    (for the whole batch when x is a rank's `rows` of it, keeping these rows)."""
     dtype = x.dtype if x.dtype == torch.float64 else torch.float32
+    shape = x.shape if rows is None else (rows.total, *x.shape[1:])
     if threat.norm == "linf":
-        t = 2 * torch.rand(x.shape, generator=generator, dtype=dtype, device=generator.device) - 1
+        t = 2 * torch.rand(shape, generator=generator, dtype=dtype, device=generator.device) - 1
+        t = t if rows is None else rows.take(t)
         size = t.flatten(1).abs().amax(dim=1).view(-1, *([1] * (x.dim() - 1)))
     else:
-        t = torch.randn(x.shape, generator=generator, dtype=dtype, device=generator.device)
+        t = torch.randn(shape, generator=generator, dtype=dtype, device=generator.device)
+        t = t if rows is None else rows.take(t)
         size = l2_norm(t)
     t = (t / size.clamp_min(1e-12)).to(x.device, x.dtype)
     return threat.project(x + threat.eps * t, x)
@@ -75,11 +82,12 @@ def _run(
     rho: float,
     loss_fn: LossFn,
     generator: torch.Generator,
+    rows: Shard | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One APGD run; returns the per-example worst (x_adv, loss, misclassified)."""
     checks = set(checkpoints(steps))
     per_ex = (-1, *([1] * (x.dim() - 1)))
-    x_cur = _start(threat, x, generator)
+    x_cur = _start(threat, x, generator, rows)
     loss_cur, mis, grad = _loss_and_grad(model, x_cur, y, loss_fn)
     x_prev = x_cur
     eta = (2 * threat.eps * torch.ones(x.shape[0], device=x.device, dtype=x.dtype)).view(per_ex)
@@ -133,8 +141,10 @@ def apgd(
     rho: float = 0.75,
     generator: torch.Generator | None = None,
     model_mode: str = "eval",
+    rows: Shard | None = None,
 ) -> torch.Tensor:
-    """APGD-CE (loss="ce") or APGD-DLR (loss="dlr"); returns x_adv detached."""
+    """APGD-CE (loss="ce") or APGD-DLR (loss="dlr"); returns x_adv detached. `rows`: x is
+    a data-parallel rank's rows of a batch; starts are those of the whole batch."""
     check_common(x, y, steps, restarts)
     if not 0 < rho <= 1:
         raise UserError(f"rho must be in (0, 1], got {rho}; the paper uses rho=0.75")
@@ -148,7 +158,15 @@ def apgd(
     with attack_mode(model, model_mode):
         for _ in range(restarts):
             cand = _run(
-                model, x, y, threat, steps=steps, rho=rho, loss_fn=loss_fn, generator=generator
+                model,
+                x,
+                y,
+                threat,
+                steps=steps,
+                rho=rho,
+                loss_fn=loss_fn,
+                generator=generator,
+                rows=rows,
             )
             best = cand if best is None else keep_worst(best, cand)
     assert best is not None  # restarts >= 1 (check_common)

@@ -21,6 +21,7 @@ from torch import nn
 
 from advland.attacks.losses import LossFn, get_loss
 from advland.attacks.threat import Scalar, Threat, check_scalar
+from advland.distributed import Shard
 from advland.errors import UserError
 
 MODEL_MODES = ("eval", "train", "keep")
@@ -129,6 +130,7 @@ def run_pgd(
     loss_fn: LossFn,
     generator: torch.Generator | None,
     model_mode: str,
+    rows: Shard | None = None,
 ) -> torch.Tensor:
     """PGD without argument checks (fgsm uses it with α = ε, which may be 0)."""
     x = x.detach()
@@ -142,7 +144,7 @@ def run_pgd(
     best: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     with attack_mode(model, model_mode):
         for _ in range(restarts):
-            start = x.clone() if radius is None else threat.random_init(x, radius, generator)
+            start = x.clone() if radius is None else threat.random_init(x, radius, generator, rows)
             x_adv = _ascend(
                 model, x, y, threat, start, steps=steps, step_size=step_size, loss_fn=loss_fn
             )
@@ -167,8 +169,12 @@ def pgd(
     loss: str = "ce",
     generator: torch.Generator | None = None,
     model_mode: str = "eval",
+    rows: Shard | None = None,
 ) -> torch.Tensor:
-    """PGD-``steps`` with step ``step_size`` (float or 0-dim tensor); returns x_adv detached."""
+    """PGD-``steps`` with step ``step_size`` (float or 0-dim tensor); returns x_adv detached.
+
+    `rows`: x is these rows of a larger batch (a data-parallel rank's share); the random
+    start is then the one the whole batch would get (`Threat.random_init`)."""
     check_common(x, y, steps, restarts)
     check_scalar("step_size", step_size, positive=True, hint="e.g. step_size=eps/4")
     if random_start not in RANDOM_STARTS:
@@ -187,4 +193,5 @@ def pgd(
         loss_fn=get_loss(loss),
         generator=generator,
         model_mode=model_mode,
+        rows=rows,
     )

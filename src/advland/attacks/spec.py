@@ -23,6 +23,7 @@ from torch import nn
 
 from advland.attacks.pgd import RANDOM_STARTS, pgd
 from advland.attacks.threat import NORMS, Threat
+from advland.distributed import Shard
 from advland.errors import UserError
 from advland.validation import setting
 
@@ -64,9 +65,11 @@ class AttackConfig:
         generator: torch.Generator | None,
         loss: str = "ce",
         model_mode: str | None = None,
+        rows: Shard | None = None,
     ) -> torch.Tensor:
         """x_adv: PGD with these settings at the attack's own ε and step (`step()`);
-        `model_mode` overrides the configured one (the analysis tools attack in eval mode)."""
+        `model_mode` overrides the configured one (the analysis tools attack in eval mode);
+        `rows`: x is a data-parallel rank's rows of a batch (see `pgd`)."""
         return pgd(
             model,
             x,
@@ -79,6 +82,7 @@ class AttackConfig:
             loss=loss,
             generator=generator,
             model_mode=model_mode or self.model_mode,
+            rows=rows,
         )
 
     def check(self, prefix: str = "") -> None:

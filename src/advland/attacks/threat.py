@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from advland.distributed import Shard
 from advland.errors import UserError
 
 NORMS = ("linf", "l2")
@@ -84,23 +85,33 @@ class Threat:
         return (x + delta).clamp(0.0, 1.0)
 
     def random_init(
-        self, x: torch.Tensor, radius: Scalar, generator: torch.Generator | None
+        self,
+        x: torch.Tensor,
+        radius: Scalar,
+        generator: torch.Generator | None,
+        rows: Shard | None = None,
     ) -> torch.Tensor:
         """x + δ with δ uniform in the norm ball of ``radius``, then projected.
 
         Noise is drawn on the generator's device (CPU by default) and moved to x's device,
-        so a seeded CPU generator gives the same start on every device.
+        so a seeded CPU generator gives the same start on every device. `rows`: x is rows
+        [start, stop) of a batch of `total` rows (a data-parallel rank's share); the noise
+        of the whole batch is drawn and these rows are kept, so the start equals that of
+        one process attacking the whole batch and the generator advances the same.
         """
         gen_device = generator.device if generator is not None else torch.device("cpu")
         dtype = x.dtype if x.dtype == torch.float64 else torch.float32
-        shape = x.shape
+        shape = x.shape if rows is None else (rows.total, *x.shape[1:])
         if self.norm == "linf":
             u = torch.rand(shape, generator=generator, dtype=dtype, device=gen_device)
+            u = u if rows is None else rows.take(u)
             delta = (2 * u - 1).to(x.device, x.dtype)
         else:
             # Uniform in the unit ℓ2 ball: Gaussian direction, radius U^(1/d).
             g = torch.randn(shape, generator=generator, dtype=dtype, device=gen_device)
             u = torch.rand(shape[0], generator=generator, dtype=dtype, device=gen_device)
+            if rows is not None:
+                g, u = rows.take(g), rows.take(u)
             r = _per_example(u ** (1.0 / x[0].numel()), g)
             delta = (g / l2_norm(g).clamp_min(_TINY) * r).to(x.device, x.dtype)
         return self.project(x + radius * delta, x)

@@ -8,7 +8,10 @@ Every subcommand lives in its own module exposing `add_parser(subparsers)`, whic
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 
 from advland.errors import UserError
 
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _process_group():
+            return int(args.func(args) or 0)
     except UserError as e:
         if args.debug:
             raise
@@ -60,6 +64,27 @@ def main(argv: list[str] | None = None) -> int:
             "\nadvland: interrupted; resume with 'advland train --resume RUN_DIR'", file=sys.stderr
         )
         return 130
+
+
+@contextlib.contextmanager
+def _process_group() -> Iterator[None]:
+    """Under torchrun: join the process group for the command and leave it afterwards;
+    the standard output of the ranks other than 0 is dropped (rank 0 prints for all).
+    Without torchrun: nothing."""
+    from advland import distributed
+
+    if not distributed.launched():
+        yield
+        return
+    distributed.init()
+    quiet = None if distributed.is_main() else open(os.devnull, "w")  # noqa: SIM115
+    try:
+        with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
+            yield
+    finally:
+        if quiet is not None:
+            quiet.close()
+        distributed.destroy()
 
 
 if __name__ == "__main__":

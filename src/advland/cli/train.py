@@ -1,4 +1,11 @@
-"""`advland train`: train from a YAML recipe, or resume a run directory."""
+"""`advland train`: train from a YAML recipe, or resume a run directory.
+
+Under torchrun (`torchrun --nproc-per-node N -m advland train ...`) the processes form one
+data-parallel group (docs/scaling.md). A group that torchrun restarts after a failure
+(`--max-restarts`) resumes its run from the last checkpoint: with TORCHELASTIC_RESTART_COUNT
+> 0 and a checkpoint in the run directory, `train --config ... --out RUN` acts as
+`train --resume RUN`. Without --out a torchrun job trains into runs/<name> exactly (not
+made unique), so that a restarted group finds it again."""
 
 from __future__ import annotations
 
@@ -43,13 +50,30 @@ def run(args) -> int:
     if args.dry_run:
         return _dry_run(cfg)
     out = Path(args.out) if args.out else _default_out(cfg.name)
+    if _restarted_with_checkpoint(out):
+        return _report(loop.resume(out), out)
     return _report(loop.train(cfg, out), out)
+
+
+def _restarted_with_checkpoint(out: Path) -> bool:
+    """True in a group torchrun restarted whose run already has a checkpoint."""
+    from advland import distributed
+    from advland.runs.checkpoint import LATEST, PREVIOUS
+    from advland.runs.rundir import checkpoint_dir
+
+    if not distributed.restarted():
+        return False
+    ck = checkpoint_dir(out)
+    return (ck / LATEST).is_file() or (ck / PREVIOUS).is_file()
 
 
 def _default_out(name: str) -> Path:
     # The config validates `name` as a plain folder name; check again where it becomes a path.
+    from advland import distributed
+
     runs = Path("runs").resolve()
-    out = fresh_dir(Path("runs") / name)
+    # every rank of a torchrun job, and a restarted group, must name the same folder
+    out = Path("runs") / name if distributed.launched() else fresh_dir(Path("runs") / name)
     if out.resolve().parent != runs:
         raise UserError(f"name={name!r} would write outside runs/; use a plain folder name")
     return out
@@ -82,8 +106,12 @@ def _dry_run(cfg) -> int:
 
 
 def _report(summary: dict, out: Path) -> int:
-    rows = result_rows(summary)
+    from advland import distributed
+
     status = summary.get("status")
+    if not distributed.is_main():
+        return 0 if status == "completed" else 1
+    rows = result_rows(summary)
     if status == "completed" or status == "sanity-failed":
         print(
             f"\n{out}: {status}; test split, ε={summary['eps']:g} ({summary['norm']}), {summary['attack']}"

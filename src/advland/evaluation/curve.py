@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from advland import distributed
 from advland.errors import UserError
 from advland.evaluation.api import check_suite, checkpoint_files, evaluate_model, load_model
 from advland.evaluation.sanity import black_box_only
@@ -74,10 +75,11 @@ def evaluate_curve(
             f"{rec['robust_error']:.2f}% on {rec['n_examples']} points ({suite})"
         )
         records.append(rec)
-    stem = run_dir / "evaluations" / f"{suite}-{checkpoint}-{norm}"
-    stem.parent.mkdir(exist_ok=True)
-    atomic_write_json(stem.with_suffix(".json"), records)
-    plot_curve(records, stem.with_name(f"robustness-curve-{suite}-{checkpoint}-{norm}"))
+    if distributed.is_main():  # under torchrun rank 0 writes the gathered result
+        stem = run_dir / "evaluations" / f"{suite}-{checkpoint}-{norm}"
+        stem.parent.mkdir(exist_ok=True)
+        atomic_write_json(stem.with_suffix(".json"), records)
+        plot_curve(records, stem.with_name(f"robustness-curve-{suite}-{checkpoint}-{norm}"))
     return {"run": str(run_dir), "checkpoint": checkpoint, "records": records}
 
 

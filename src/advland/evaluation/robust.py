@@ -3,6 +3,13 @@
 The model is in eval mode, outputs logits, inputs are in [0,1]. Robust error counts a
 point as broken once ANY attack of the suite fools it, so adding attacks can only raise
 the number. The sanity checks of a result are in `advland.evaluation.sanity`.
+
+Under torchrun every batch is split over the ranks: each rank predicts and attacks its
+contiguous rows of the batch and the per-point results are gathered, so every rank ends
+with the full per-point result. PGD and APGD draw the random starts of the whole batch
+and keep their rows, so the gathered result is the one of a single process; the other
+attacks (APGD-T, FAB-T, Square), whose draws depend on the batch, run the whole batch on
+every rank (the same result, without a speed-up).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advland import distributed
 from advland._compat import moved_attribute
 from advland.attacks import apgd, get_attack
 from advland.attacks.spec import AttackConfig
@@ -67,15 +75,25 @@ def predict(
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
+        rows = distributed.shard(xb.shape[0]) if distributed.active() else None
+        xb = xb if rows is None else rows.take(xb)
         xb = as_float(xb, device) if xb.dtype == torch.uint8 else xb.to(device)
-        out.append(model(xb).argmax(dim=1).cpu())
+        pred = model(xb).argmax(dim=1).cpu()
+        out.append(pred if rows is None else distributed.gather_cat(pred))
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
 def run_attack(
-    attack: SuiteAttack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, gen
+    attack: SuiteAttack,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    gen,
+    rows: distributed.Shard | None = None,
 ) -> torch.Tensor:
-    """x_adv for (x, y) under `attack` at its own budget (`at_budget` fills in ε)."""
+    """x_adv for (x, y) under `attack` at its own budget (`at_budget` fills in ε).
+
+    `rows`: (x, y) are these rows of a batch (PGD and APGD only, see `shards_rows`)."""
     if isinstance(attack, Named):
         fn = get_attack(attack.name)
         return fn(model, x, y, attack.threat(), generator=gen, **dict(attack.options))
@@ -92,8 +110,15 @@ def run_attack(
             loss=attack.loss,
             restarts=attack.restarts,
             generator=gen,
+            rows=rows,
         )
-    return attack.run(model, x, y, generator=gen)
+    return attack.run(model, x, y, generator=gen, rows=rows)
+
+
+def shards_rows(attack: SuiteAttack) -> bool:
+    """True for attacks whose result on a row does not depend on the other rows of its
+    batch once their random start is fixed (PGD, APGD): these split a batch over ranks."""
+    return not isinstance(attack, Named)
 
 
 def robust_evaluate(
@@ -150,12 +175,17 @@ def _attack_still_correct(
     and return their indices. Every attack runs, at ε = 0 too."""
     idx = correct.nonzero().squeeze(1)
     fooled_all: list[int] = []
+    split = distributed.active() and shards_rows(attack)
     for i in range(0, idx.numel(), batch_size):
         j = idx[i : i + batch_size]
-        xb, yb = _floats(x[j], device), y[j].to(device)
-        x_adv = run_attack(attack, model, xb, yb, gen)
+        rows = distributed.shard(j.numel()) if split else None
+        mine = j if rows is None else rows.take(j)
+        xb, yb = _floats(x[mine], device), y[mine].to(device)
+        x_adv = run_attack(attack, model, xb, yb, gen, rows)
         with torch.no_grad():
             fooled = (model(x_adv).argmax(dim=1) != yb).cpu()
+        if rows is not None:  # every rank gets the whole batch's outcome
+            fooled = distributed.gather_cat(fooled)
         correct[j[fooled]] = False
         fooled_all += j[fooled].tolist()
     return fooled_all

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from advland import distributed
 from advland.config import RunConfig
 from advland.data import load_splits
 from advland.device import pick_device
@@ -55,14 +56,17 @@ def evaluate(
     evaluation = evaluate_run_models(
         cfg, run_dir, splits, model, snapshots=snapshots, suite=suite, device=dev, log=log
     )
-    atomic_write_json(run_dir / f"eval-{suite}.json", evaluation)
+    main = distributed.is_main()  # under torchrun rank 0 writes the gathered result
+    if main:
+        atomic_write_json(run_dir / f"eval-{suite}.json", evaluation)
     evals = summary.setdefault("evaluations", {})
     evals[suite] = summary_fields(evaluation, suite) | {"checkpoint": checkpoint}
     strongest = max([*evals, summary.get("suite", "")], key=lambda s: SUITE_STRENGTH.get(s, -1))
     if checkpoint == "latest" and strongest == suite:
         summary.update(summary_fields(evaluation, suite))
     summary["failed_checks"] = failed_errors(evaluation)
-    atomic_write_json(run_dir / "summary.json", summary)
+    if main:
+        atomic_write_json(run_dir / "summary.json", summary)
     return evals[suite] | {"failed_checks": summary["failed_checks"]}
 
 

@@ -17,6 +17,7 @@ shapes). With every switch off a step is the plain eager computation.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -27,11 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from advland import distributed
 from advland.attacks import Threat, pgd
 from advland.config import RunConfig, to_dict
 from advland.data import Splits, load_splits
 from advland.data.stream import to_unit, train_loader
 from advland.device import pick_device
+from advland.errors import UserError
 from advland.evaluation.report import evaluate_run_models, failed_errors, summary_fields
 from advland.evaluation.robust import robust_evaluate
 from advland.fileio import append_jsonl, atomic_write_json, remove_stale_temps
@@ -42,6 +45,7 @@ from advland.runs.checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from advland.runs.lock import RunLock
 from advland.runs.model import build_run_model, check_logits_shape
 from advland.runs.rundir import checkpoint_dir, create_run_dir, load_run_config, require_run_dir
 from advland.training import records
@@ -63,12 +67,17 @@ from advland.training.state import Log, RunState, Session, Trainer
 def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     """Train a fresh run into `run_dir`; returns the summary (also in summary.json)."""
     run_dir = Path(run_dir)
-    device = pick_device(cfg.device)
+    device = distributed.device(pick_device(cfg.device))
+    check_world(cfg)
+    log = main_log(log)
     splits = load_splits(cfg.data)  # data and model errors surface before anything is written
     check_logits_shape(build_run_model(cfg, splits, torch.device("meta")), splits)
-    create_run_dir(run_dir, cfg, device)
-    log(f"run directory: {run_dir} (device {device})")
-    return _run(_session(cfg, run_dir, splits, device, log), None)
+    if distributed.is_main():
+        create_run_dir(run_dir, cfg, device)
+    distributed.barrier()
+    log(f"run directory: {run_dir} (device {device}{_world_note()})")
+    with run_lock(run_dir):
+        return _run(_session(cfg, run_dir, splits, device, log), None)
 
 
 def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
@@ -77,19 +86,61 @@ def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     Bit-identical to an uninterrupted run on the same device and thread count."""
     run_dir = require_run_dir(run_dir)
     cfg = load_run_config(run_dir)
-    for folder in (run_dir, checkpoint_dir(run_dir)):  # temp files orphaned by a crash
-        remove_stale_temps(folder)
-    ckpt = load_newest_intact(checkpoint_dir(run_dir), log)
-    device = pick_device(cfg.device)
-    records.warn_if_environment_changed(run_dir, device, log)
-    splits = load_splits(cfg.data)
-    return _run(_session(cfg, run_dir, splits, device, log), ckpt)
+    check_world(cfg)
+    log = main_log(log)
+    with run_lock(run_dir):
+        if distributed.is_main():
+            for folder in (run_dir, checkpoint_dir(run_dir)):  # orphaned by a crash
+                remove_stale_temps(folder)
+        distributed.barrier()  # every rank then reads the same checkpoint
+        ckpt = load_newest_intact(checkpoint_dir(run_dir), log)
+        device = distributed.device(pick_device(cfg.device))
+        records.warn_if_environment_changed(run_dir, device, log)
+        splits = load_splits(cfg.data)
+        return _run(_session(cfg, run_dir, splits, device, log), ckpt)
+
+
+def check_world(cfg: RunConfig) -> None:
+    """Under torchrun the global batch must split evenly over the ranks."""
+    world = distributed.world_size()
+    if cfg.train.batch_size % world:
+        raise UserError(
+            f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} "
+            f"processes; set train.batch_size to a multiple of {world} (it is the global batch)"
+        )
+
+
+def main_log(log: Log) -> Log:
+    """`log` on the main process; messages of the other ranks are dropped."""
+    return log if distributed.is_main() else _silent
+
+
+def _silent(message: str) -> None:
+    return None
+
+
+def run_lock(run_dir: Path) -> contextlib.AbstractContextManager:
+    """The run directory's exclusive lock, taken by the main process only (the ranks of
+    one torchrun job must not block each other)."""
+    return RunLock(run_dir) if distributed.is_main() else contextlib.nullcontext()
+
+
+def _world_note() -> str:
+    w = distributed.world_size()
+    return f", {w} processes, global batch split over them" if w > 1 else ""
+
+
+def _bars_off() -> bool | None:
+    """tqdm's `disable`: automatic on the main process, always off on the other ranks."""
+    return None if distributed.is_main() else True
 
 
 def _session(cfg: RunConfig, run_dir: Path, splits: Splits, device, log: Log) -> Session:
     """Model (seeded initialisation, replayed identically on resume), optimizer, streams."""
     torch.manual_seed(cfg.train.seed)
     model = build_run_model(cfg, splits, device)
+    if cfg.train.sync_bn == "on" and distributed.active():
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if resolve_perf(cfg, device).channels_last:
         # before the optimizer state exists (torch's stubs omit Module.to(memory_format=))
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -100,24 +151,27 @@ def _session(cfg: RunConfig, run_dir: Path, splits: Splits, device, log: Log) ->
 
 def _run(s: Session, ckpt: dict | None) -> dict:
     """Start or restore, train the remaining epochs, evaluate, write summary.json."""
-    cfg = s.cfg
+    cfg, main = s.cfg, distributed.is_main()
     if ckpt is None:
-        save_weights(s.checkpoints / "init.pt", s.model, 0, to_dict(cfg))  # θ0, for ‖θ − θ0‖
+        if main:  # θ0, for ‖θ − θ0‖
+            save_weights(s.checkpoints / "init.pt", s.model, 0, to_dict(cfg))
     else:
         _restore(s, ckpt)
-    records.truncate_logs(s.run_dir, s.state.epoch)
+    if main:
+        records.truncate_logs(s.run_dir, s.state.epoch)
+    distributed.barrier()  # init.pt is written before any rank reads it
     if s.state.epoch < cfg.train.epochs:
         diverged = _train_epochs(s, _trainer(s))
         if diverged:
-            return records.write_summary(
-                s.run_dir, {"status": "diverged", "cause": diverged, **records.state_info(s.state)}
-            )
+            summary = {"status": "diverged", "cause": diverged, **records.state_info(s.state)}
+            return _write_summary(s, summary)
     evaluation = _evaluate(s)
     if evaluation is None:
         s.log("no test or validation data: the final evaluation is skipped")
         summary = {"status": "completed", "name": cfg.name, **records.state_info(s.state)}
-        return records.write_summary(s.run_dir, summary)
-    atomic_write_json(s.run_dir / f"eval-{cfg.eval.suite}.json", evaluation)
+        return _write_summary(s, summary)
+    if main:
+        atomic_write_json(s.run_dir / f"eval-{cfg.eval.suite}.json", evaluation)
     failed = failed_errors(evaluation)
     summary = {
         "status": "completed" if not failed else "sanity-failed",
@@ -126,7 +180,12 @@ def _run(s: Session, ckpt: dict | None) -> dict:
         **records.state_info(s.state),
         "failed_checks": failed,
     }
-    return records.write_summary(s.run_dir, summary)
+    return _write_summary(s, summary)
+
+
+def _write_summary(s: Session, summary: dict) -> dict:
+    """summary.json, written by the main process; every rank returns the summary."""
+    return records.write_summary(s.run_dir, summary) if distributed.is_main() else summary
 
 
 def _evaluate(s: Session) -> dict | None:
@@ -172,16 +231,33 @@ def _trainer(s: Session) -> Trainer:
     net = cast(nn.Module, torch.compile(s.model)) if perf.compile else s.model
     nb = min(len(loader), tc.max_batches) if tc.max_batches else len(loader)
     recorder = DynamicsRecorder(s.model, _theta0(s), tc.dynamics, tc.dynamics_n, nb * tc.epochs)
-    return Trainer(
+    trainer = Trainer(
         cfg, net, s.opt, loader, nb, eps_schedule(cfg), lr_schedule(cfg), s.gens, recorder, perf
     )
+    if distributed.active():
+        trainer.attack_net, trainer.net = net, _data_parallel(s.model, s.device, perf)
+    return trainer
+
+
+def _data_parallel(model: nn.Module, device: torch.device, perf: Perf) -> nn.Module:
+    """`model` in DistributedDataParallel: the update's backward averages the gradients
+    over the ranks. Buffers (BatchNorm running statistics) are broadcast from rank 0 at
+    every update forward, DDP's default, so every rank holds the same model."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device] if device.type == "cuda" else None
+    ddp = DistributedDataParallel(model, device_ids=ids)
+    return cast(nn.Module, torch.compile(ddp)) if perf.compile else ddp
 
 
 def _train_epochs(s: Session, trainer: Trainer) -> str | None:
     """Run the remaining epochs; returns a divergence cause, or None."""
     epochs = s.cfg.train.epochs
-    s.sinks = Sinks(s.cfg.log, s.run_dir, s.state.epoch, s.state.epoch * trainer.batches)
-    bar = tqdm(total=epochs, initial=s.state.epoch, desc="training", unit="epoch", disable=None)
+    if distributed.is_main():
+        s.sinks = Sinks(s.cfg.log, s.run_dir, s.state.epoch, s.state.epoch * trainer.batches)
+    bar = tqdm(
+        total=epochs, initial=s.state.epoch, desc="training", unit="epoch", disable=_bars_off()
+    )
     try:
         for epoch in range(s.state.epoch, epochs):
             cause = _epoch(s, trainer, epoch)
@@ -190,7 +266,8 @@ def _train_epochs(s: Session, trainer: Trainer) -> str | None:
             bar.update(1)
     finally:
         bar.close()
-        s.sinks.close()
+        if s.sinks is not None:
+            s.sinks.close()
     return None
 
 
@@ -210,6 +287,19 @@ def _epoch(s: Session, trainer: Trainer, epoch: int) -> str | None:
     _save_weights_due(s, val)
     dyn = trainer.recorder.flush(st.epoch) if trainer.recorder is not None else []
     record = records.epoch_record(trainer, st, epoch, loss=loss, err=err, val=val, t0=t0)
+    if distributed.is_main():
+        _write_epoch(s, record, dyn)
+    s.log(records.log_line(record, cfg.train.epochs))
+    if s.sinks is not None:
+        s.sinks.epoch(record, dyn)
+    for callback in s.callbacks:
+        callback(dict(record))
+    return None
+
+
+def _write_epoch(s: Session, record: dict, dyn: list[dict]) -> None:
+    """The epoch's log lines and the resumable checkpoint (main process only)."""
+    cfg, st = s.cfg, s.state
     for row in dyn:
         append_jsonl(s.run_dir / "dynamics.jsonl", row)
     append_jsonl(s.run_dir / "metrics.jsonl", record)
@@ -223,24 +313,20 @@ def _epoch(s: Session, trainer: Trainer, epoch: int) -> str | None:
         config=to_dict(cfg),
         extra=records.checkpoint_extra(st),
     )
-    s.log(records.log_line(record, cfg.train.epochs))
-    if s.sinks is not None:
-        s.sinks.epoch(record, dyn)
-    for callback in s.callbacks:
-        callback(dict(record))
-    return None
 
 
 def _save_weights_due(s: Session, val: dict) -> None:
     """The PAS snapshot when a period ends, and best.pt on a new best validation error."""
-    st, snap_at = s.state, snapshot_epochs(s.cfg)
+    st, snap_at, main = s.state, snapshot_epochs(s.cfg), distributed.is_main()
     if st.epoch in snap_at:
         name = f"snapshot-{snap_at.index(st.epoch)}.pt"
-        save_weights(s.checkpoints / name, s.model, st.epoch, to_dict(s.cfg))
+        if main:
+            save_weights(s.checkpoints / name, s.model, st.epoch, to_dict(s.cfg))
         st.snapshots.append(name)
     if val and val["val_robust_error"] < st.best_val:
         st.best_val, st.best_epoch = val["val_robust_error"], st.epoch
-        save_weights(s.checkpoints / "best.pt", s.model, st.epoch, to_dict(s.cfg))
+        if main:
+            save_weights(s.checkpoints / "best.pt", s.model, st.epoch, to_dict(s.cfg))
 
 
 def train_one_epoch(trainer: Trainer, epoch: int) -> tuple[float, float]:
@@ -252,11 +338,20 @@ def train_one_epoch(trainer: Trainer, epoch: int) -> tuple[float, float]:
     err_sum = torch.zeros((), device=device)
     seen = 0
     bar = tqdm(
-        total=nb, desc=f"epoch {epoch + 1}", leave=False, disable=None, unit="batch", position=1
+        total=nb,
+        desc=f"epoch {epoch + 1}",
+        leave=False,
+        disable=_bars_off(),
+        unit="batch",
+        position=1,
     )
     for b, (x, y) in enumerate(t.loader):
         if b >= nb:
             break
+        # under torchrun: this rank's contiguous share of the global batch
+        rows = distributed.shard(y.shape[0]) if distributed.active() else None
+        if rows is not None:
+            x, y = rows.take(x), rows.take(y)
         time_t = epoch + b / nb if per_batch else float(epoch)
         eps_t, lr_t = t.eps_at(time_t), t.lr_at(time_t)
         for group in t.opt.param_groups:
@@ -272,6 +367,8 @@ def train_one_epoch(trainer: Trainer, epoch: int) -> tuple[float, float]:
             perf=t.perf,
             recorder=t.recorder,
             step_idx=epoch * nb + b,
+            rows=rows,
+            attack_model=t.attack_net,
         )
         loss_sum += loss * y.shape[0]
         err_sum += (logits.argmax(dim=1) != y).sum()
@@ -279,7 +376,12 @@ def train_one_epoch(trainer: Trainer, epoch: int) -> tuple[float, float]:
         bar.update(1)
     bar.close()
     # one host sync per epoch
-    loss_total, err_total = torch.stack([loss_sum, err_sum.float()]).tolist()
+    totals = torch.stack([loss_sum, err_sum.float()])
+    if distributed.active():  # sums over the whole global batches
+        totals = torch.cat([totals, torch.tensor([float(seen)], device=device)])
+        distributed.all_reduce_sum([totals])
+        seen = int(totals[2].item())
+    loss_total, err_total = totals[:2].tolist()
     return loss_total / max(seen, 1), 100.0 * err_total / max(seen, 1)
 
 
@@ -295,12 +397,19 @@ def train_step(
     perf: Perf = CPU_PERF,
     recorder: DynamicsRecorder | None = None,
     step_idx: int = 0,
+    rows: distributed.Shard | None = None,
+    attack_model: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PGD at ε_t (skipped at ε_t = 0), then one optimizer step on the adversarial batch.
 
     The attack is `cfg.attack` at budget ε_t, with its step from `AttackConfig.step(ε_t)`.
     Returns (mean loss, logits), detached; no host-device sync. The attack freezes the
     parameters, so its k iterations cost k × (forward + input gradient) and nothing more.
+
+    Data parallel (torchrun): (x, y) are this rank's `rows` of the global batch, `model` is
+    the DDP wrapper and `attack_model` the module inside it. The random start is this
+    rank's rows of the global batch's start, and the loss is weighted so that DDP's mean
+    over ranks is the mean over the global batch (with equal shards the weight is 1).
     """
     a = cfg.attack
     x = perf.batch(x)
@@ -309,7 +418,7 @@ def train_step(
         if eps_t > 0:
             eps, step = _scalar(eps_t, x, perf), _scalar(a.step(eps_t), x, perf)
             x_in = pgd(
-                model,
+                attack_model or model,
                 x,
                 y,
                 Threat(norm=a.norm, eps=eps),
@@ -318,16 +427,33 @@ def train_step(
                 random_start=a.random_start,
                 generator=gens.attack,
                 model_mode=a.model_mode,
+                rows=rows,
             )
         model.train()
         logits = model(x_in)
         loss = F.cross_entropy(logits, y)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    _shard_weighted(loss, logits, rows).backward()
     if recorder is not None and recorder.wants(step_idx):
         recorder.record(step_idx, logits.detach(), y)
     opt.step()
     return loss.detach(), logits.detach()
+
+
+def _shard_weighted(
+    loss: torch.Tensor, logits: torch.Tensor, rows: distributed.Shard | None
+) -> torch.Tensor:
+    """The loss to differentiate: `loss` itself, or for a rank's unequal share of a global
+    batch (a last partial batch) loss · size·W/total, so that DDP's average over the W
+    ranks is the global batch mean; an empty share contributes zero."""
+    if rows is None:
+        return loss
+    world = distributed.world_size()
+    if rows.size == 0:
+        return logits.sum() * 0.0
+    if rows.size * world == rows.total:
+        return loss
+    return loss * (rows.size * world / rows.total)
 
 
 def _scalar(value: float, like: torch.Tensor, perf: Perf) -> float | torch.Tensor:
@@ -350,8 +476,17 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
     model.eval()
     wrong_clean = wrong_adv = 0
     for i in range(0, x.shape[0], cfg.eval.batch_size):
-        xb = to_unit(x[i : i + cfg.eval.batch_size].to(device))
-        yb = y[i : i + cfg.eval.batch_size].to(device)
+        # under torchrun each rank attacks its rows of every batch, from the same starts
+        rows = (
+            distributed.shard(len(y[i : i + cfg.eval.batch_size])) if distributed.active() else None
+        )
+        window = (
+            slice(i, i + cfg.eval.batch_size)
+            if rows is None
+            else slice(i + rows.start, i + rows.stop)
+        )
+        xb = to_unit(x[window].to(device))
+        yb = y[window].to(device)
         x_adv = pgd(
             model,
             xb,
@@ -361,10 +496,15 @@ def _validate(cfg: RunConfig, model, splits: Splits, device, epoch: int) -> dict
             step_size=a.step(),
             random_start=a.random_start,
             generator=gen,
+            rows=rows,
         )
         with torch.no_grad():
             wrong_clean += (model(xb).argmax(1) != yb).sum().item()
             wrong_adv += (model(x_adv).argmax(1) != yb).sum().item()
+    if distributed.active():
+        counts = torch.tensor([wrong_clean, wrong_adv], dtype=torch.float64, device=device)
+        distributed.all_reduce_sum([counts])
+        wrong_clean, wrong_adv = (int(c) for c in counts.tolist())
     n = max(x.shape[0], 1)
     return {"val_clean_error": 100.0 * wrong_clean / n, "val_robust_error": 100.0 * wrong_adv / n}
 

@@ -39,7 +39,9 @@ class Trainer:
     """Everything one epoch of PGD training reads or advances: the network being trained
     (`net`, possibly the torch.compile wrapper of the run's model), its optimizer, the
     loader, the ε and lr schedules, the run's random streams, the dynamics recorder and
-    the speed switches. `batches` is the number of minibatches that make one epoch."""
+    the speed switches. `batches` is the number of minibatches that make one epoch. Under
+    torchrun `net` is the DistributedDataParallel wrapper and `loader` yields global
+    batches, of which each rank trains on its contiguous share."""
 
     cfg: RunConfig
     net: nn.Module
@@ -51,6 +53,9 @@ class Trainer:
     gens: Generators
     recorder: DynamicsRecorder | None = None
     perf: Perf = CPU_PERF
+    # the network the training attack runs on: `net` itself, or under torchrun the module
+    # inside the DDP wrapper (the attack's many passes need no gradient synchronisation)
+    attack_net: nn.Module | None = None
 
 
 @dataclass

@@ -23,6 +23,13 @@ Two ways to compute a product, same result (tests check both against the dense H
   for layers without forward-mode AD support.
 `benchmarks/bench_eigensolvers.py` re-measures both against one gradient.
 
+Data parallel (torchrun): each rank keeps its contiguous shard of the subset, computes the
+sum over its shard (CE_sum / N with N the whole subset's size) and the products, gradients
+and losses are summed over the ranks (one all-reduce each), so every rank holds the
+full-subset result and an eigensolver runs identically on every rank. The adversarial
+examples are generated for the whole subset on every rank (the same x' as one process;
+one attack costs a few products).
+
 `matmat` multiplies several vectors at once (`torch.func.jvp` of `torch.func.grad`, vmapped
 over the tangents: the primal forward/backward is shared; 2-2.5x cheaper than separate
 products for 20 vectors on LeNet/CPU, same result); eigensolvers use it for residuals.
@@ -41,6 +48,7 @@ from torch import nn
 from torch.func import functional_call, jvp, vmap
 from torch.func import grad as func_grad
 
+from advland import distributed
 from advland.analysis.params import Vec, flatten, trainable, unflatten
 from advland.errors import UserError
 
@@ -111,8 +119,11 @@ class HessianOperator:
         p0 = self.params[0]
         self.dtype, self.device = p0.dtype, p0.device
         self.dim = sum(p.numel() for p in self.params)
-        self.inputs = inputs.detach().to(device=self.device, dtype=self.dtype).clone()
-        self.targets = targets.detach().to(device=self.device, dtype=torch.long).clone()
+        # the whole subset's size (the mean's denominator); under torchrun this rank's shard
+        self.total = inputs.shape[0]
+        part = distributed.shard(self.total)
+        self.inputs = part.take(inputs.detach()).to(device=self.device, dtype=self.dtype).clone()
+        self.targets = part.take(targets.detach()).to(device=self.device, dtype=torch.long).clone()
         self.batch_size = batch_size
         self.method = method
         self.num_hvps = 0
@@ -137,15 +148,16 @@ class HessianOperator:
 
     @property
     def num_examples(self) -> int:
-        return self.inputs.shape[0]
+        """Size of the whole subset (over all ranks)."""
+        return self.total
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, self.num_examples, self.batch_size):
+        for i in range(0, self.inputs.shape[0], self.batch_size):
             yield self.inputs[i : i + self.batch_size], self.targets[i : i + self.batch_size]
 
     def _batch_loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        # Sum over the batch / N: batches then add up to the exact subset mean.
-        return F.cross_entropy(logits, yb, reduction="sum") / self.num_examples
+        # Sum over the batch / N: batches (and ranks) then add up to the exact subset mean.
+        return F.cross_entropy(logits, yb, reduction="sum") / self.total
 
     @torch.no_grad()
     def loss(self) -> float:
@@ -154,6 +166,7 @@ class HessianOperator:
         with eval_mode(self.model):
             for xb, yb in self._batches():
                 total += self._batch_loss(self.model(xb), yb)
+        distributed.all_reduce_sum([total])
         return float(total)
 
     def gradient(self) -> Vec:
@@ -166,6 +179,7 @@ class HessianOperator:
                 for o, g in zip(out, grads, strict=True):
                     if g is not None:
                         o += g
+        distributed.all_reduce_sum(out)
         return out
 
     def hvp(self, v: Sequence[torch.Tensor]) -> Vec:
@@ -184,6 +198,7 @@ class HessianOperator:
                 # through some backward nodes unchanged), so never add into it in place.
                 for o, h in zip(out, batch_hvp(xb, yb, v), strict=True):
                     o += h
+        distributed.all_reduce_sum(out)
         self.num_hvps += 1
         return out
 
@@ -207,6 +222,7 @@ class HessianOperator:
                     out += vmap(self._flat_hvp_func(xb, yb), chunk_size=MATMAT_CHUNK)(block)
         except (RuntimeError, NotImplementedError):  # no batching rule for some layer
             return torch.stack([self.matvec(v) for v in block])
+        distributed.all_reduce_sum([out])
         self.num_hvps += block.shape[0]
         return out
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advland import distributed
 from advland.analysis.batchnorm import has_batchnorm, reestimate_bn
 from advland.analysis.landscape.adversary import adversarial, attack_text
 from advland.analysis.landscape.bezier import BezierCurve
@@ -118,10 +119,15 @@ def curve_metrics(
     ts = np.linspace(0.0, 1.0, cfg.num_t).tolist()
     fp = _eval_fingerprint(curve, train, test, cfg) if cache is not None else ""
     done = _finished_points(cache, fp)
-    for k, t in enumerate(progress(ts, "curve points")):
-        if k in done:
-            continue
-        done[k] = _point_metrics(curve, k, t, train, test, cfg)
+    todo = [(k, t) for k, t in enumerate(ts) if k not in done]
+
+    def point(kt: tuple[int, float]) -> dict[str, float]:
+        return _point_metrics(curve, kt[0], kt[1], train, test, cfg)
+
+    # under torchrun the t-points are dealt out to the ranks and gathered
+    rounds = distributed.map_rounds(todo, point)
+    for (k, _), values in progress(rounds, "curve points", total=len(todo)):
+        done[k] = values
         if cache is not None:
             cache.put(POINTS, fp, {"points": done})
     metrics = {
@@ -207,5 +213,6 @@ def save_curve(result: CurveResult, curve: BezierCurve, out_dir: str | Path) -> 
     job = Job("curve", out_dir)
     job.write_json("curve.json", result.to_dict())
     state = {"state_dict": curve.state_dict(), "config": asdict(result.config)}
-    save_verified(job.path("curve.pt"), state)
+    if job.main:  # rank 0 only under torchrun
+        save_verified(job.path("curve.pt"), state)
     job.figure("advland.reporting.plot_curve:plot_curve", [result], job.path("curve_figure"))

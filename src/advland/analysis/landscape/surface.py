@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from advland import distributed
 from advland.analysis.landscape.grouped import NotGroupable
 from advland.analysis.landscape.surface_eval import DataBatch, PointEvaluator, Points
 from advland.analysis.landscape.surface_types import (
@@ -258,8 +259,9 @@ def compute_surface(
     model.eval()
     start = time.perf_counter()
     try:
-        for batch in progress(batches, "loss surface", unit="batch"):
-            ls, er = scan.evaluate(batch)
+        # under torchrun the batches of points are dealt out to the ranks and gathered
+        rounds = distributed.map_rounds(batches, scan.evaluate)
+        for batch, (ls, er) in progress(rounds, "loss surface", unit="batch", total=len(batches)):
             for k, (e, i, j) in enumerate(batch):
                 loss[e, i, j], error[e, i, j], done[e, i, j] = ls[k], er[k], True
             if cache is not None:
