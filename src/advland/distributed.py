@@ -79,8 +79,33 @@ def init() -> bool:
         backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend=backend)
+    world = int(os.environ["WORLD_SIZE"])
+    dist.init_process_group(
+        backend=backend, store=_attempt_store(), rank=int(os.environ["RANK"]), world_size=world
+    )
     return True
+
+
+def _attempt_store() -> Any:
+    """torchrun's rendezvous store, under a key prefix of its own per restart attempt.
+
+    torchrun (torch 2.x, c10d rendezvous) hands a restarted group the same agent store
+    as the failed one, and the default `env://` initialisation reads the keys of the
+    failed attempt: the peers' old, dead addresses ("Gloo connectFullMesh failed ...
+    Connection refused"). Prefixing the keys with TORCHELASTIC_RESTART_COUNT keeps each
+    attempt's group apart."""
+    import torch.distributed as dist
+
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        int(os.environ["WORLD_SIZE"]),
+        is_master=not agent and int(os.environ["RANK"]) == 0,
+        multi_tenant=True,
+    )
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"advland/attempt_{attempt}", store)
 
 
 def destroy() -> None:
