@@ -39,6 +39,7 @@ from advland.device import pick_device
 from advland.errors import UserError
 from advland.fileio import remove_stale_temps
 from advland.runs.checkpoint import Generators, load_newest_intact
+from advland.runs.lock import RunLock
 from advland.runs.rundir import checkpoint_dir, create_run_dir
 from advland.training import records
 from advland.training.loop import _run
@@ -86,7 +87,8 @@ def fit(
     s = _session(cfg, run_dir, splits, model, device, log)
     s.make_model = lambda: copy.deepcopy(template)
     s.callbacks = list(callbacks)
-    return _run(s, ckpt)
+    with RunLock(run_dir):  # a second process on the same run_dir stops here
+        return _run(s, ckpt)
 
 
 def as_config(config: RunConfig | dict | str | Path | None) -> RunConfig:

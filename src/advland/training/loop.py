@@ -89,15 +89,24 @@ def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     check_world(cfg)
     log = main_log(log)
     with run_lock(run_dir):
-        if distributed.is_main():
-            for folder in (run_dir, checkpoint_dir(run_dir)):  # orphaned by a crash
-                remove_stale_temps(folder)
-        distributed.barrier()  # every rank then reads the same checkpoint
-        ckpt = load_newest_intact(checkpoint_dir(run_dir), log)
+        ckpt = _load_checkpoint(run_dir, log)
         device = distributed.device(pick_device(cfg.device))
         records.warn_if_environment_changed(run_dir, device, log)
         splits = load_splits(cfg.data)
         return _run(_session(cfg, run_dir, splits, device, log), ckpt)
+
+
+def _load_checkpoint(run_dir: Path, log: Log) -> dict | None:
+    """The newest intact checkpoint. Under torchrun rank 0 first cleans up (orphaned
+    temporary files; a corrupt latest.pt is set aside), then the other ranks read the
+    same file."""
+    main, ckpt = distributed.is_main(), None
+    if main:
+        for folder in (run_dir, checkpoint_dir(run_dir)):  # orphaned by a crash
+            remove_stale_temps(folder)
+        ckpt = load_newest_intact(checkpoint_dir(run_dir), log)
+    distributed.barrier()
+    return ckpt if ckpt is not None else load_newest_intact(checkpoint_dir(run_dir), log)
 
 
 def check_world(cfg: RunConfig) -> None:
