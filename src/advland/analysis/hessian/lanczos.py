@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from advland import distributed
 from advland.analysis.hessian.eigen import (
     EigenResult,
     LinearOperator,
@@ -119,7 +120,8 @@ def lanczos(
     eps = torch.finfo(op.dtype).eps
     start = time.perf_counter()
     kry = _Krylov.start(op, m, generator)
-    bar = tqdm(total=max_iter, desc="lanczos", unit="hvp", disable=not progress, leave=False)
+    off = not (progress and distributed.is_main())  # one bar under torchrun: rank 0
+    bar = tqdm(total=max_iter, desc="lanczos", unit="hvp", disable=off, leave=False)
     j0, done = 0, False
     while not done:
         for j in range(j0, m):

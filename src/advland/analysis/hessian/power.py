@@ -21,6 +21,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
+from advland import distributed
 from advland.analysis.hessian.eigen import (
     EigenResult,
     LinearOperator,
@@ -58,7 +59,8 @@ def power_iteration(
     residuals = torch.zeros(k, dtype=torch.float64)
     converged = torch.zeros(k, dtype=torch.bool)
     products = 0
-    bar = tqdm(total=k, desc="power iteration", unit="pair", disable=not progress, leave=False)
+    off = not (progress and distributed.is_main())  # one bar under torchrun: rank 0
+    bar = tqdm(total=k, desc="power iteration", unit="pair", disable=off, leave=False)
     for i in range(k):
         pair = _one_pair(op, found[:i], max_iter=max_iter, tol=tol, generator=generator)
         found[i], values[i], residuals[i], converged[i] = pair[:4]
