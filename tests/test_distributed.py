@@ -30,6 +30,7 @@ import pytest
 import torch
 import yaml
 
+from advland import distributed
 from advland.errors import UserError
 from advland.evaluation.run import evaluate
 from advland.fileio import read_jsonl
@@ -270,6 +271,48 @@ def test_distributed_hvp_surface_and_curve_equal_one_process(tmp_path):
     assert torch.equal(two["surface_loss"], one["surface_loss"])
     assert torch.equal(two["surface_error"], one["surface_error"])
     assert two["curve"] == one["curve"]
+
+
+def test_shards_are_contiguous_balanced_and_cover_the_rows():
+    for total in (0, 1, 7, 100, 101):
+        for world in (1, 2, 3, 8):
+            parts = [distributed.shard(total, r, world) for r in range(world)]
+            assert [p.start for p in parts[1:]] == [p.stop for p in parts[:-1]]
+            assert parts[0].start == 0 and parts[-1].stop == total
+            assert max(p.size for p in parts) - min(p.size for p in parts) <= 1
+    # a single process: rank 0 of 1, everything whole, collectives are identities
+    assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
+    assert distributed.shard(5).whole
+    assert list(distributed.map_rounds([1, 2, 3], lambda v: v * v)) == [(1, 1), (2, 4), (3, 9)]
+
+
+@pytest.mark.parametrize("attack", ["pgd", "apgd"])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_attacking_row_shards_equals_attacking_the_whole_batch(attack, norm):
+    """What makes 2 ranks equal to 1 process: each shard's random start is its rows of
+    the whole batch's start, and the generators advance alike."""
+    from advland.attacks import Threat, apgd, pgd
+    from support import lenet, random_images
+
+    model, (x, y) = lenet(), random_images(10)
+    threat = Threat(norm=norm, eps=0.1 if norm == "linf" else 1.0)
+
+    def run(xs, ys, gen, rows=None):
+        if attack == "pgd":
+            step = threat.eps / 4
+            kw = dict(steps=3, step_size=step, random_start="eps", restarts=2)
+            return pgd(model, xs, ys, threat, generator=gen, rows=rows, **kw)
+        return apgd(model, xs, ys, threat, steps=5, generator=gen, rows=rows)
+
+    whole = run(x, y, torch.Generator().manual_seed(3))
+    gens = [torch.Generator().manual_seed(3) for _ in range(2)]
+    parts = []
+    for r, gen in enumerate(gens):
+        rows = distributed.shard(10, r, 2)
+        parts.append(run(rows.take(x), rows.take(y), gen, rows))
+    torch.testing.assert_close(torch.cat(parts), whole, atol=1e-6, rtol=0)
+    assert not torch.equal(whole, x)
+    assert torch.equal(gens[0].get_state(), gens[1].get_state())  # advanced alike
 
 
 def test_lock_refuses_a_second_holder_and_recovers_after_release(tmp_path):
