@@ -116,8 +116,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("ddp")
     one, two = base / "one", base / "two"
     run_cli(*_train_args(one), check=True)
-    _ok(torchrun("-m", "advland", *_train_args(two)))
-    return {"one": one, "two": two}
+    proc = torchrun("-m", "advland", *_train_args(two))
+    _ok(proc)
+    (base / "two.log").write_text(proc.stdout + proc.stderr)
+    return {"one": one, "two": two, "log": base / "two.log"}
 
 
 def test_two_ranks_match_one_process(runs):
@@ -141,6 +143,10 @@ def test_only_rank_zero_writes_and_prints(runs):
     names = sorted(p.name for p in runs["two"].iterdir())
     assert names == sorted(p.name for p in runs["one"].iterdir())
     assert "run.lock" in names
+    log = runs["log"].read_text()
+    for epoch in range(1, 5):  # one log line per epoch: rank 0's
+        assert log.count(f"epoch {epoch:>3}/4 |") == 1, log[-2000:]
+    assert log.count("run directory:") == 1 and log.count("clean error %") == 1
 
 
 def _clean_trained(run: Path) -> None:
