@@ -68,7 +68,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, log: Log = tqdm.write) -> dict
     """Train a fresh run into `run_dir`; returns the summary (also in summary.json)."""
     run_dir = Path(run_dir)
     device = distributed.device(pick_device(cfg.device))
-    check_world(cfg)
+    check_world(cfg, device)
     log = main_log(log)
     splits = load_splits(cfg.data)  # data and model errors surface before anything is written
     check_logits_shape(build_run_model(cfg, splits, torch.device("meta")), splits)
@@ -86,7 +86,7 @@ def resume(run_dir: str | Path, *, log: Log = tqdm.write) -> dict:
     Bit-identical to an uninterrupted run on the same device and thread count."""
     run_dir = require_run_dir(run_dir)
     cfg = load_run_config(run_dir)
-    check_world(cfg)
+    check_world(cfg, distributed.device(pick_device(cfg.device)))
     log = main_log(log)
     with run_lock(run_dir):
         ckpt = _load_checkpoint(run_dir, log)
@@ -109,13 +109,19 @@ def _load_checkpoint(run_dir: Path, log: Log) -> dict | None:
     return ckpt if ckpt is not None else load_newest_intact(checkpoint_dir(run_dir), log)
 
 
-def check_world(cfg: RunConfig) -> None:
-    """Under torchrun the global batch must split evenly over the ranks."""
+def check_world(cfg: RunConfig, device: torch.device) -> None:
+    """Under torchrun the global batch must split evenly over the ranks, and SyncBatchNorm
+    (train.sync_bn) needs GPUs (torch implements it for GPU tensors only)."""
     world = distributed.world_size()
     if cfg.train.batch_size % world:
         raise UserError(
             f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} "
             f"processes; set train.batch_size to a multiple of {world} (it is the global batch)"
+        )
+    if cfg.train.sync_bn == "on" and world > 1 and device.type != "cuda":
+        raise UserError(
+            f"train.sync_bn=on needs CUDA devices (SyncBatchNorm), but the run uses {device}; "
+            "set train.sync_bn=off on CPUs"
         )
 
 
