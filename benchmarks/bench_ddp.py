@@ -5,7 +5,7 @@ for the paper's models at the paper's batch sizes.
     python -m benchmarks.bench_ddp --only cost     # the cost model only (seconds)
     python -m benchmarks.bench_ddp --only ranks --repeats 2
 
-`ranks`: one epoch of `advland train` (LeNet w=4, PGD-10, mnist-5k: 4,000 training
+`ranks`: one epoch of `advland train` (LeNet w=4, PGD-10, mnist-5k: 3,000 training
 digits, global batch 128) in one process and under `torchrun --nproc-per-node 2` (gloo),
 alternating, `repeats` times each; the images/s of the epoch is read from metrics.jsonl
 (training only: validation and the final evaluation are not in it).
