@@ -66,7 +66,15 @@ def test_existing_run_dir_is_never_overwritten(tmp_path):
 
 def test_quickstart_end_to_end(tmp_path):
     proc = run_cli(
-        "quickstart", "--epochs", "4", "--seeds", "2", *_sets(TINY), "--out", str(tmp_path / "qs")
+        "quickstart",
+        "--epochs",
+        "4",
+        "--seeds",
+        "2",
+        # PGD-20 keeps it short: AutoAttack's ε = 0 check alone runs its whole budget
+        *_sets([*TINY, "eval.suite=quick", "eval.limit=50"]),
+        "--out",
+        str(tmp_path / "qs"),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout

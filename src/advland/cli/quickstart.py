@@ -117,10 +117,11 @@ def report(out: Path, summaries: dict[tuple[str, int], dict], epochs: int, seeds
 
     rows = per_seed_rows(summaries, epochs)
     first = next(iter(summaries.values()))
+    suite = first.get("suite")
+    both = "" if suite == "quick" else " (worst case with PGD-20); quick = PGD-20 alone"
     print(
         f"\nmnist-5k test split, LeNet w=4, ε=0.3 (linf), {epochs} epochs, {seeds} seed(s); "
-        f"robust = {first.get('suite')} on a seeded subset of n={first.get('n_test')} test "
-        "digits (worst case with PGD-20); quick = PGD-20 alone on the same digits"
+        f"robust = {suite} on a seeded subset of n={first.get('n_test')} test digits{both}"
     )
     print_table(table_rows(rows, seeds), numparse=seeds == 1)
     verdicts = comparisons(rows)
