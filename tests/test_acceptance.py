@@ -28,6 +28,8 @@ RECIPE = [
     "attack.steps=10",
     "attack.step_size=0.075",
     "optim.lr=1e-3",
+    "lr_schedule.kind=constant",
+    "train.update=epoch",
     "train.batch_size=128",
     "model.width=4",
     # Like the reference script: train on all 4,000 training digits (with 500 held out we

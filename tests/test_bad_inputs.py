@@ -120,6 +120,7 @@ CASES: list[tuple[str, list[str], str, str]] = [
     ("eval-torn-summary", ["evaluate", "{torn}"], "summary.json' is corrupt", "torn"),
     # --- quickstart
     ("quickstart-epochs-1", ["quickstart", "--epochs", "1", "--out", "{out}"], "--epochs", "out"),
+    ("quickstart-seeds-0", ["quickstart", "--seeds", "0", "--out", "{out}"], "--seeds", "out"),
     ("quickstart-bad-set", ["quickstart", "--set", "attack.eps=-1", "--out", "{out}"],
      "attack.eps=-1", "out"),
     ("quickstart-typo", ["quickstart", "--set", "trian.epochs=2", "--out", "{out}"],

@@ -12,7 +12,7 @@ from support import ROOT
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `benchmarks` is a top-level folder, not an installed package
 
-from benchmarks import bench_eigensolvers, bench_scaling, bench_train_step
+from benchmarks import bench_eigensolvers, bench_scaling, bench_train_step, gpu_lanczos
 from benchmarks.__main__ import targets
 from benchmarks.common import interleaved, table
 
@@ -30,6 +30,15 @@ def test_gpu_epoch_dry_run_writes_its_result(tmp_path):
     assert r["perf"] == {"amp": "torch.bfloat16", "channels_last": True, "compile": False}
     assert r["epoch_s"] > 0 and r["images_per_s"] > 0
     assert r["loader_s"] > 0 and 0 < r["loader_share"] < 1 and "loader alone" in proc.stdout
+
+
+def test_gpu_lanczos_runs_fig2s_solve_on_the_cpu():
+    import torch
+
+    r = gpu_lanczos.run(subset=4, k=2, width=1, batch_size=4, device=torch.device("cpu"))
+    assert r["device"] == "cpu" and r["model"] == "resnet18 w=1" and r["subset"] == 4
+    assert r["hvp_products"] >= 2 and r["seconds_per_product"] > 0
+    assert len(r["top_eigenvalues"]) == 2 and r["top_eigenvalues"][0] >= r["top_eigenvalues"][1]
 
 
 def test_train_step_smoke_reports_every_ratio():

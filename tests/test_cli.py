@@ -65,23 +65,40 @@ def test_existing_run_dir_is_never_overwritten(tmp_path):
 
 
 def test_quickstart_end_to_end(tmp_path):
-    proc = run_cli("quickstart", "--epochs", "2", *_sets(TINY), "--out", str(tmp_path / "qs"))
+    proc = run_cli(
+        "quickstart",
+        "--epochs",
+        "4",
+        "--seeds",
+        "2",
+        # PGD-20 keeps it short: AutoAttack's ε = 0 check alone runs its whole budget
+        *_sets([*TINY, "eval.suite=quick", "eval.limit=50"]),
+        "--out",
+        str(tmp_path / "qs"),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    for name in ("constant", "cosine", "cosine-pas", "cosine-pas (ensemble)"):
+    names = ["constant", "cosine", *(f"cosine-pas snapshot {k}" for k in (1, 2, 3))]
+    for name in [*names, "cosine-pas ensemble"]:
         assert f"| {name} " in out
-    rows = json.loads((tmp_path / "qs/comparison.json").read_text())
-    assert [r["schedule"] for r in rows] == [
-        "constant",
-        "cosine",
-        "cosine-pas",
-        "cosine-pas (ensemble)",
-    ]
+    assert "ε warmup beats constant ε:" in out and "n=2" in out
+    got = json.loads((tmp_path / "qs/comparison.json").read_text())
+    rows = got["rows"]
+    assert [r["model"] for r in rows if r["seed"] == 0] == [*names, "cosine-pas ensemble"]
+    assert {r["seed"] for r in rows} == {0, 1}
     assert all(
         r["status"] == "completed" and r["robust error %"] >= r["clean error %"] for r in rows
     )
-    for name in ("constant", "cosine", "cosine-pas"):
-        assert (tmp_path / "qs" / name / "summary.json").is_file()
+    assert [c["n"] for c in got["comparisons"]] == [2, 2, 2]
+    for seed in (0, 1):
+        for name in ("constant", "cosine", "cosine-pas"):
+            assert (tmp_path / "qs" / f"seed{seed}" / name / "summary.json").is_file()
+    # PAS resets the learning rate with ε: each period replays the lr schedule
+    lrs = [
+        json.loads(line)["lr"]
+        for line in (tmp_path / "qs/seed0/cosine-pas/metrics.jsonl").read_text().splitlines()
+    ]
+    assert lrs[0] == lrs[2] > lrs[1]
 
 
 def test_data_list_runs():

@@ -104,6 +104,23 @@ def dry_run(
     return lines
 
 
+def check_data(plan: Plan) -> None:
+    """Find (or download) every registered dataset the plan's runs read, before any run
+    starts: without CIFAR-10 a full-scale item stops here with one line saying how to
+    provide it, instead of failing each of its runs."""
+    from advland.config import build_config
+    from advland.data.download import ensure_files
+    from advland.data.registry import get_record, is_registered
+
+    needed = set()
+    for job in plan.train:
+        data = build_config(job.config_path(), [*job.overrides, f"name={job.key}"]).data
+        if is_registered(data.name) and get_record(data.name).kind != "mnist5k":
+            needed.add((data.name, data.data_dir))
+    for name, data_dir in sorted(needed):
+        ensure_files(get_record(name), data_dir, download=True, progress=True)
+
+
 def reproduce(
     recipe: Recipe,
     scale: str,
@@ -119,6 +136,7 @@ def reproduce(
     dry_run(recipe, scale, root, only, overrides)  # refuse a bad recipe before training
     start = time.perf_counter()
     plan = make_plan(recipe, scale, root, only or {}, overrides)
+    check_data(plan)
     outcomes = run_sweep(root, plan.train, plan.analyses, workers, log)
     out = root / recipe.name
     out.mkdir(parents=True, exist_ok=True)
