@@ -63,7 +63,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise AssertionError(f"the Ray head did not listen on port {port} within {timeout}s")
 
 
-SLURM_TOOLS = ("slurmctld", "slurmd", "munged", "sbatch", "scontrol", "runuser")
+SLURM_TOOLS = ("slurmctld", "slurmd", "munged", "mungekey", "sbatch", "scontrol")
 
 
 def slurm_missing() -> str | None:
@@ -84,6 +84,7 @@ SlurmctldHost={host}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=socket={d}/munge.sock,cred_expire=10
 StateSaveLocation={d}/state
 SlurmdSpoolDir={d}/spool
 SlurmctldPidFile={d}/slurmctld.pid
@@ -109,9 +110,11 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
 @contextmanager
 def slurm_cluster(folder: Path) -> Iterator[dict[str, str]]:
-    """munged (unless one runs), slurmctld and slurmd on 127.0.0.1, configured in
-    `folder`; yields the environment (SLURM_CONF, PATH) of the Slurm client commands."""
+    """A private munged (own key and socket), slurmctld and slurmd on 127.0.0.1, all
+    configured in `folder` (mode 0700); yields the environment (SLURM_CONF, PATH) of the
+    Slurm client commands. Nothing outside `folder` is written or started."""
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # munged refuses a key or socket in a folder others may write
     for sub in ("state", "spool"):
         (folder / sub).mkdir(exist_ok=True)
     host = socket.gethostname().split(".")[0]
@@ -119,28 +122,19 @@ def slurm_cluster(folder: Path) -> Iterator[dict[str, str]]:
     conf.write_text(SLURM_CONF.format(host=host, d=folder, ctld=free_port(), slurmd=free_port(),
                                       cpus=os.cpu_count() or 1))  # fmt: skip
     env = dict(os.environ, SLURM_CONF=str(conf), PATH=f"{os.environ['PATH']}:/usr/sbin:/sbin")
-    munged = _start_munged()
     try:
+        subprocess.run(["mungekey", "-c", "-k", str(folder / "munge.key")], env=env, check=True)
+        subprocess.run(["munged", "--force", f"--socket={folder}/munge.sock",
+                        f"--key-file={folder}/munge.key", f"--pid-file={folder}/munged.pid",
+                        f"--log-file={folder}/munged.log", f"--seed-file={folder}/munged.seed"],
+                       env=env, check=True)  # fmt: skip
         subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
         subprocess.run(["slurmd", "-f", str(conf), "-N", host], env=env, check=True)
         _wait_idle(env, 60)
         yield env
     finally:
-        for name in ("slurmd", "slurmctld"):
+        for name in ("slurmd", "slurmctld", "munged"):
             _kill_pidfile(folder / f"{name}.pid")
-        if munged:
-            _kill_pidfile(Path("/run/munge/munged.pid"))
-
-
-def _start_munged() -> bool:
-    """Start munged as the munge user unless one answers already; True if started here."""
-    if subprocess.run(["munge", "-n"], capture_output=True).returncode == 0:
-        return False
-    run = Path("/run/munge")
-    run.mkdir(parents=True, exist_ok=True)
-    shutil.chown(run, "munge", "munge")
-    subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
-    return True
 
 
 def _wait_idle(env: dict[str, str], timeout: float) -> None:

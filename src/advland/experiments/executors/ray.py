@@ -36,7 +36,9 @@ class RayExecutor:
         self._connected = False
 
     def _connect(self) -> None:
-        if self._connected:
+        """Connect (or start Ray here); a connection the caller already made is used as it
+        is, and left open by `close`."""
+        if self._connected or ray.is_initialized():
             return
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         if self.address is None:
