@@ -59,7 +59,9 @@ def sweep(n: int, executor: ExecutorOptions, ray_cpus: int | None = None) -> Cal
             if ray_cpus:
                 import ray
 
-                ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(
+                    address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False
+                )
             outcomes = run_sweep(root, jobs(n), [], 1, lambda s: None, executor=executor)
             assert all(o.status == "completed" for o in outcomes), outcomes
         finally:

@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from advland.cli import main
 from advland.experiments.executors import ExecutorOptions
 from advland.experiments.executors.local import LocalExecutor, slot_devices, visible_gpus
 from advland.experiments.jobs import TrainJob, run_dir_of
+from advland.experiments.recipe import Context, Plan, Recipe, Summary, table
+from advland.experiments.runner import reproduce
 from advland.experiments.sweep import run_sweep
 from advland.fileio import read_json, read_jsonl
 from advland.runs.checkpoint import load_file
@@ -56,7 +59,7 @@ def job(seed: int, epochs: int, digits: int) -> TrainJob:
 
 
 SHORT = (job(0, 2, 300), job(1, 2, 300))
-LONG = job(2, 20, 1000)  # the run killed mid-run: ~0.3 s per epoch on one core
+LONG = job(2, 12, 600)  # the run killed mid-run: ~0.2 s per epoch on one core
 JOBS = (*SHORT, LONG)
 
 
@@ -183,11 +186,24 @@ def test_ray_sweep_survives_a_killed_worker(ray_address, reference, tmp_path):
 # ---------------------------------------------------------------- submitit / Slurm
 
 
+def errors_table(ctx: Context) -> Summary:
+    rows = [[r.job.key, r.summary["clean_error"], r.summary["robust_error"]] for r in ctx.runs()]
+    return Summary(tables=[table("errors", ["run", "clean", "robust"], rows)])
+
+
+SHORT_RECIPE = Recipe("exec", "two short runs", "-", lambda scale, root: Plan(train=SHORT),
+                      errors_table, {"quick": "-", "full": "-"})  # fmt: skip
+
+
 def test_submitit_local_sweep_matches_local(reference, tmp_path):
-    """submitit's local executor: the Slurm executor's code path without a Slurm."""
+    """submitit's local executor: the Slurm executor's code path without a Slurm, through
+    `reproduce` (the runner behind `advland reproduce ITEM --executor slurm`)."""
     opts = ExecutorOptions("slurm", cpus_per_job=1, time=10, submitit_cluster="local")
-    statuses = run_sweep_quiet(tmp_path, SHORT, opts)
-    assert set(statuses.values()) == {"completed"}
+    got = reproduce(SHORT_RECIPE, "quick", tmp_path, 2, log=lambda s: None, executor=opts)
+    assert got["runs"] == {"total": 2, "completed": 2, "diverged": 0, "failed": 0}
+    # The aggregate equals the local executor's (its runs are finished: only summarised).
+    want = reproduce(SHORT_RECIPE, "quick", reference, 2, log=lambda s: None)
+    assert got["tables"] == want["tables"] and len(got["tables"][0]["rows"]) == 2
     assert [len(starts(tmp_path, j)) for j in SHORT] == [1, 1]
     assert_same_runs(tmp_path, reference, SHORT)
     assert any((tmp_path / "slurm").rglob("*_submitted.pkl"))  # submitit's own job files
@@ -261,28 +277,31 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD)
-def test_bad_executor_options_exit_2_with_one_line(tmp_path, args, message):
+def test_bad_executor_options_exit_2_with_one_line(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "advland", "reproduce", "fig4", "--out", str(out), *args],
-        env=cli_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
-
-
-NO_ENGINE = "import sys; sys.modules[{m!r}] = None; from advland.cli import main; sys.exit(main(sys.argv[1:]))"
+    assert main(["reproduce", "fig4", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists(), err
 
 
 @pytest.mark.parametrize(("executor", "module"), [("ray", "ray"), ("slurm", "submitit")])
-def test_missing_engine_names_the_extra(tmp_path, executor, module):
-    proc = subprocess.run(
-        [sys.executable, "-c", NO_ENGINE.format(m=module), "reproduce", "fig4",
-         "--out", str(tmp_path / "out"), "--executor", executor],
-        env=cli_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == (
+def test_missing_engine_names_the_extra(tmp_path, capsys, monkeypatch, executor, module):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    assert main(["reproduce", "fig4", "--out", str(tmp_path / "out"), "--executor", executor]) == 2
+    assert capsys.readouterr().err.strip() == (
         f"advland: error: --executor {executor} needs {module}, which is not installed:"
         " pip install 'advland[cluster]'"
+    )
+
+
+def test_bad_option_through_the_entry_point(tmp_path):
+    """The installed entry point: exit code 2 and the one line on stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "advland", "reproduce", "fig4", "--out", str(tmp_path / "o"),
+         "--executor", "local", "--partition", "gpu"],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and not (tmp_path / "o").exists()
+    assert proc.stderr.strip() == (
+        "advland: error: --partition is an option of --executor slurm, not of --executor local"
     )

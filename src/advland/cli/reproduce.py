@@ -39,23 +39,42 @@ def add_parser(sub) -> None:
 
 def _add_executor_arguments(p) -> None:
     g = p.add_argument_group("where the jobs run (docs/scaling.md)")
-    g.add_argument("--executor", default="local", help="local (default) | ray | slurm")
-    g.add_argument("--address", help="ray: address of a running cluster (default: start Ray here)")
-    g.add_argument("--gpus-per-job", type=float, help="ray, slurm: GPUs per job (default 0)")
     g.add_argument(
-        "--cpus-per-job", type=int, help="ray, slurm: CPUs (threads) per job (default 1)"
+        "--executor", default="local", metavar="NAME", help="local (default) | ray | slurm"
     )
-    g.add_argument("--partition", help="slurm: partition (default: the cluster's default)")
+    g.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="ray: address of a running cluster (default: start Ray here)",
+    )
+    g.add_argument(
+        "--gpus-per-job", type=float, metavar="N", help="ray, slurm: GPUs per job (default 0)"
+    )
+    g.add_argument(
+        "--cpus-per-job",
+        type=int,
+        metavar="N",
+        help="ray, slurm: CPUs (threads) per job (default 1)",
+    )
+    g.add_argument(
+        "--partition", metavar="NAME", help="slurm: partition (default: the cluster's default)"
+    )
     g.add_argument(
         "--time",
         type=int,
+        metavar="MIN",
         help="slurm: minutes per job; a job past it is requeued and resumes (default 240)",
     )
     g.add_argument(
-        "--array-size", type=int, help="slurm: jobs of the array running at once (default: all)"
+        "--array-size",
+        type=int,
+        metavar="N",
+        help="slurm: jobs of the array running at once (default: all)",
     )
     g.add_argument(
-        "--slurm-folder", help="slurm: folder for submitit's job files and logs (default OUT/slurm)"
+        "--slurm-folder",
+        metavar="DIR",
+        help="slurm: folder for submitit's job files and logs (default OUT/slurm)",
     )
 
 

@@ -42,8 +42,11 @@ class RayExecutor:
             return
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         if self.address is None:
-            kwargs["include_dashboard"] = False  # a Ray started here, for this sweep only
-        ray.init(address=self.address, **kwargs)
+            # "local": a new Ray for this sweep only, never one that `ray start` left running.
+            kwargs.update(address="local", include_dashboard=False)
+        else:
+            kwargs.update(address=self.address)
+        ray.init(**kwargs)
         self._connected = True
 
     def run(self, tasks: Sequence[Task], progress: Progress) -> list[Outcome]:
