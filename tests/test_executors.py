@@ -6,6 +6,7 @@ Bad executor options are refused with one line and exit code 2, nothing written.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -123,6 +124,37 @@ def test_local_slots_own_one_gpu_each(monkeypatch):
     assert visible_gpus() == ["3", "GPU-1f2e"]  # the parent's own restriction is kept
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from advland.experiments.jobs import TrainJob
+from advland.experiments.sweep import run_sweep
+job = TrainJob("quickstart.yaml", tuple(json.loads(sys.argv[2])), ())
+run_sweep(Path(sys.argv[1]), [job], [], 1, lambda s: None)
+"""
+
+
+def test_a_killed_driver_takes_its_runs_with_it(tmp_path):
+    """SIGKILL on the process that started a job (no chance to forward anything): its
+    `advland train` dies too (PR_SET_PDEATHSIG), instead of training on as an orphan."""
+    long = TrainJob("quickstart.yaml", (*LONG.overrides[:-1], "train.epochs=1000"), ())
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), json.dumps(long.overrides)], env=cli_env())  # fmt: skip
+    deadline, trainer = time.monotonic() + 240, None
+    while trainer is None:
+        assert time.monotonic() < deadline and driver.poll() is None, "the run never started"
+        trainer = trainer_of(run_dir_of(tmp_path, long))
+        time.sleep(0.1)
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 30
+    while alive(trainer) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphan = alive(trainer)
+    if orphan:
+        os.kill(trainer, signal.SIGKILL)  # leave nothing running behind a failed test
+    assert not orphan, "the run outlived the process that started it"
 
 
 # ---------------------------------------------------------------- Ray
