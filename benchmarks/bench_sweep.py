@@ -16,6 +16,7 @@ Each job gets cores / workers threads locally and its CPUs' worth on Ray.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -118,6 +119,9 @@ def report(result: dict) -> str:
 
 
 def main() -> None:
+    # A Ray started by ray.init may write ~/.ray/auth_token; a benchmark leaves no token.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=4)
     p.add_argument("--repeats", type=int, default=2)

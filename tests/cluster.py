@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 RAY_ENV = {
+    # No token: a ~/.ray/auth_token left by another local Ray would otherwise switch the
+    # head to token authentication and refuse this driver.
+    "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
@@ -31,8 +34,8 @@ def free_port() -> int:
 @contextmanager
 def ray_head(env: dict[str, str], cpus: int = 2) -> Iterator[str]:
     """`ray start --head` on 127.0.0.1 with `cpus` CPUs; yields its address. `--block`
-    keeps the head in the foreground of its own process group, so stopping it stops
-    exactly this cluster (not other Ray instances on the machine)."""
+    keeps the head in the foreground (in its own process group), so stopping it stops
+    exactly this cluster, not other Ray instances on the machine as `ray stop` would."""
     port = free_port()
     ray = Path(sys.executable).with_name("ray")
     cmd = [str(ray), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
@@ -44,9 +47,9 @@ def ray_head(env: dict[str, str], cpus: int = 2) -> Iterator[str]:
         _wait_for_port(port, proc, 120)
         yield f"127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.terminate()  # `ray start --block` drains and stops the processes it started
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
