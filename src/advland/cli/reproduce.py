@@ -9,6 +9,7 @@ from advland.cli.common import add_set_argument, print_table, sigterm_as_interru
 from advland.errors import UserError
 
 if TYPE_CHECKING:
+    from advland.experiments.executors import ExecutorOptions
     from advland.experiments.recipe import Recipe
 
 
@@ -17,7 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("item", nargs="?", help="fig1 … fig15, table1, theory (see --list)")
     p.add_argument("--scale", default="quick", help="quick (2-core CPU) | full (paper, GPU)")
     p.add_argument("--out", default="reproduce", help="root folder shared by all items")
-    p.add_argument("--workers", type=int, default=2, help="training processes run at once")
+    p.add_argument(
+        "--workers", type=int, help="local: jobs run at once, one GPU each if several (default 2)"
+    )
     p.add_argument(
         "--only",
         action="append",
@@ -30,7 +33,59 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="validate every run's config; print the commands"
     )
+    _add_executor_arguments(p)
     p.set_defaults(func=run)
+
+
+def _add_executor_arguments(p) -> None:
+    g = p.add_argument_group("where the jobs run (docs/scaling.md)")
+    g.add_argument(
+        "--executor", default="local", metavar="NAME", help="local (default) | ray | slurm"
+    )
+    g.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="ray: address of a running cluster (default: start Ray here)",
+    )
+    g.add_argument(
+        "--gpus-per-job", type=float, metavar="N", help="ray, slurm: GPUs per job (default 0)"
+    )
+    g.add_argument(
+        "--cpus-per-job",
+        type=int,
+        metavar="N",
+        help="ray, slurm: CPUs (threads) per job (default 1)",
+    )
+    g.add_argument(
+        "--partition", metavar="NAME", help="slurm: partition (default: the cluster's default)"
+    )
+    g.add_argument(
+        "--time",
+        type=int,
+        metavar="MIN",
+        help="slurm: minutes per job; a job past it is requeued and resumes (default 240)",
+    )
+    g.add_argument(
+        "--array-size",
+        type=int,
+        metavar="N",
+        help="slurm: jobs of the array running at once (default: all)",
+    )
+    g.add_argument(
+        "--slurm-folder",
+        metavar="DIR",
+        help="slurm: folder for submitit's job files and logs (default OUT/slurm)",
+    )
+
+
+def executor_options(args) -> ExecutorOptions:
+    """The executor options given on the command line, checked (one-line error, exit 2)."""
+    from advland.experiments.executors import OPTIONS, ExecutorOptions, check_options
+
+    names = {o for taken in OPTIONS.values() for o in taken}
+    opts = ExecutorOptions(name=args.executor, **{n: getattr(args, n) for n in names})
+    check_options(opts)
+    return opts
 
 
 def run(args) -> int:
@@ -42,8 +97,7 @@ def run(args) -> int:
         return 0
     if not args.item:
         raise UserError("name an item to reproduce (e.g. 'advland reproduce fig4'), or --list")
-    if args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    opts = executor_options(args)
     recipe = get_recipe(args.item)
     check_scale(args.scale)
     root, only = Path(args.out), parse_only(args.only)
@@ -56,7 +110,13 @@ def run(args) -> int:
         return 0
     sigterm_as_interrupt()
     result = reproduce(
-        recipe, args.scale, root, args.workers, only, overrides=tuple(args.overrides)
+        recipe,
+        args.scale,
+        root,
+        args.workers or 2,
+        only,
+        overrides=tuple(args.overrides),
+        executor=opts,
     )
     _print_result(result, root)
     return 0 if not result["failed_jobs"] else 1

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from advland.errors import UserError
+from advland.experiments.executors import ExecutorOptions, check_options
 from advland.experiments.jobs import run_dir_of
 from advland.experiments.recipe import SCALES, Context, Plan, Recipe
 from advland.experiments.stats import status_counts
@@ -130,14 +131,18 @@ def reproduce(
     log=None,
     *,
     overrides: tuple[str, ...] = (),
+    executor: ExecutorOptions | None = None,
 ) -> dict:
     """Run (or resume) everything `recipe` needs at `scale` under `root`; returns result.json.
-    `overrides` are `--set` values applied to every training run."""
+    `overrides` are `--set` values applied to every training run; `executor` says where the
+    jobs run (default: `workers` local processes)."""
+    if executor is not None:
+        check_options(executor)  # refuse bad executor options before anything runs
     dry_run(recipe, scale, root, only, overrides)  # refuse a bad recipe before training
     start = time.perf_counter()
     plan = make_plan(recipe, scale, root, only or {}, overrides)
     check_data(plan)
-    outcomes = run_sweep(root, plan.train, plan.analyses, workers, log)
+    outcomes = run_sweep(root, plan.train, plan.analyses, workers, log, executor=executor)
     out = root / recipe.name
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(root=root, out=out, scale=scale, plan=plan)
