@@ -75,6 +75,7 @@ def test_quickstart_end_to_end(tmp_path):
         *_sets([*TINY, "eval.suite=quick", "eval.limit=50"]),
         "--out",
         str(tmp_path / "qs"),
+        timeout=1500,  # six tiny runs: about a minute idle, ten at the load of a shared machine
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
