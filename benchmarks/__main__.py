@@ -83,6 +83,9 @@ def targets(results: dict) -> list[list]:
     for c in results.get("autoattack", {}).get("cases", []):
         for r in c["attacks"]:
             add("autoattack", f"{c['model']}: {r['attack']} / torchattacks", r["ratio"], "<=", 1)
+        if "ratio" in c.get("reference", {}):
+            add("autoattack", f"{c['model']}: suite / reference AutoAttack",
+                c["reference"]["ratio"], "<=", 1)  # fmt: skip
     return rows
 
 

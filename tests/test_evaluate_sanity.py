@@ -11,8 +11,15 @@ from torch import nn
 
 from advland.errors import UserError
 from advland.evaluation.api import evaluate_model, worst_case
+from advland.evaluation.curve import grows_with_eps
 from advland.evaluation.robust import CLEAN, robust_evaluate
-from advland.evaluation.sanity import ZERO_GRAD_LIMIT, black_box_only, sanity_checks
+from advland.evaluation.sanity import (
+    ZERO_GRAD_LIMIT,
+    black_box_only,
+    eps0_equals_clean,
+    result_checks,
+    sanity_checks,
+)
 from evaluation_support import mnist5k, trained_lenet
 
 
@@ -125,3 +132,59 @@ def test_a_model_with_the_wrong_output_shape_is_refused():
         evaluate_model(flat, (x, y), eps=0.1)
     with pytest.raises(UserError, match="unknown suite"):
         evaluate_model(trained_lenet(), (x, y), eps=0.1, suite="strong")
+
+
+def _overshoot(model, x, y, threat, *, generator=None, **_):
+    """A buggy attack for the test: one signed-gradient step of 0.3 that ignores ε."""
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), x)
+    return (x + 0.3 * g.sign()).clamp(0, 1).detach()
+
+
+def test_eps0_check_fails_when_an_attack_of_the_suite_ignores_eps(monkeypatch):
+    """The ε = 0 check runs the suite's own attacks at ε = 0: a budget bug trips it."""
+    from advland.attacks import registry
+    from advland.evaluation import suites
+
+    monkeypatch.setitem(registry.ATTACKS, "overshoot", _overshoot)
+    monkeypatch.setitem(suites.SUITES, "buggy", (suites.Named("overshoot", (), "Overshoot"),))
+    monkeypatch.setitem(suites.WEAKER, "buggy", ())
+    model, (x, y) = trained_lenet(), _points(40)
+    opts = {"norm": "linf", "batch_size": 100, "device": torch.device("cpu")}
+    bad = eps0_equals_clean(model, x, y, suite="buggy", **opts)
+    assert not bad["passed"] and "points differ" in bad["detail"], bad
+    assert eps0_equals_clean(model, x, y, suite="quick", **opts)["passed"]
+
+
+def test_zero_gradient_check_fails_on_a_rounding_model():
+    model, (x, y) = Quantised(trained_lenet()), _points(20)
+    res = robust_evaluate(model, x, y, eps=0.1, suite="quick")
+    checks = {c["name"]: c for c in result_checks(model, x, y, res, batch_size=100,
+                                                  device=torch.device("cpu"), weaker=[])}  # fmt: skip
+    assert not checks["no_zero_gradients"]["passed"]
+    honest = robust_evaluate(trained_lenet(), x, y, eps=0.1, suite="quick")
+    assert _checks(trained_lenet(), x, y, honest)["no_zero_gradients"]["passed"]
+
+
+def _record(eps, robust_error, n=100):
+    return {"eps": eps, "robust_error": robust_error, "n_examples": n}
+
+
+def test_curve_check_fails_when_robust_error_drops_as_eps_grows():
+    """A test double of a curve's records: the check compares each ε with every smaller one."""
+    assert grows_with_eps([_record(0.1, 20.0), _record(0.2, 35.0), _record(0.3, 60.0)])["passed"]
+    assert grows_with_eps([_record(0.1, 20.0), _record(0.2, 19.0)])["passed"]  # within 2 of 100
+    drop = grows_with_eps([_record(0.1, 20.0), _record(0.2, 40.0), _record(0.3, 30.0)])
+    assert not drop["passed"] and "ε=0.2 40.00% > ε=0.3 30.00%" in drop["detail"]
+
+
+def test_evaluate_model_reports_its_failed_checks():
+    torch.manual_seed(0)
+    model, (x, y) = Randomised(trained_lenet()), _points(40)
+    ev = evaluate_model(model, (x, y), eps=0.1, suite="quick")
+    assert "eps0_equals_clean" in ev.summary["failed_checks"]
+    honest = evaluate_model(trained_lenet(), (x, y), eps=0.1, suite="quick")
+    assert honest.summary["failed_checks"] == []
+    assert [c["name"] for c in honest.checks] == [
+        "eps0_equals_clean", "robust_ge_clean", "no_black_box_only", "no_zero_gradients"
+    ]  # fmt: skip

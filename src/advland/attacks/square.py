@@ -4,8 +4,10 @@ Random search on the margin loss z_y − max_{i≠y} z_i (minimised; a point is 
 is ≤ 0). Each query changes one square window of side s = round(√(p·h·w)) (at least 1 for
 ℓ∞, at least 3 and odd for ℓ2) and keeps the change where the margin decreased or the point
 became misclassified. p follows the published piecewise-constant schedule from
-`p_init` (0.8 for ℓ∞ in AutoAttack's standard version), halved at query 10, 50, 200, 500,
-1000, 2000, 4000, 6000, 8000 of a 10,000-query budget (rescaled to `queries`).
+`p_init` (0.8 for ℓ∞ in AutoAttack's standard version), halved after query 10, 50, 200,
+500, 1000, 2000, 4000, 6000 and 8000. AutoAttack's standard version keeps these query
+numbers at its 5,000-query budget (the default here, `rescale=False`); `rescale=True`
+stretches them over `queries` as if the budget were 10,000.
 
 - ℓ∞: start from vertical stripes ±ε; a query sets the window to a fresh ±ε per channel.
 - ℓ2: start from a grid of centred "meta" blocks (nested squares of weight 1/k², opposite
@@ -32,9 +34,9 @@ P_INIT = {"linf": 0.8, "l2": 0.8}
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
-def p_schedule(p_init: float, query: int, queries: int) -> float:
+def p_schedule(p_init: float, query: int, queries: int, rescale: bool = False) -> float:
     """The published schedule of the window share p at `query` of `queries`."""
-    it = int(query / queries * 10000)
+    it = int(query / queries * 10000) if rescale else query
     return p_init / 2 ** sum(it > h for h in HALVINGS)
 
 
@@ -143,6 +145,7 @@ def square(
     *,
     queries: int = 5000,
     p_init: float | None = None,
+    rescale: bool = False,
     generator: torch.Generator | None = None,
     model_mode: str = "eval",
 ) -> torch.Tensor:
@@ -165,7 +168,7 @@ def square(
             idx = (margin > 0).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            x_new = search.propose(x_best, idx, p_schedule(p0, q, queries))
+            x_new = search.propose(x_best, idx, p_schedule(p0, q, queries, rescale))
             m_new = _margin(model, x_new, y[idx])
             better = m_new < margin[idx]
             margin[idx] = torch.where(better, m_new, margin[idx])

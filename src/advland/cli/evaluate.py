@@ -42,25 +42,26 @@ def run(args) -> int:
     _check_runs(args)  # every run and checkpoint exists before anything is written
     if eps is None and args.norm is None and args.checkpoint in (None, "latest"):
         return _at_training_budget(args)
-    rows = []
+    rows: list[dict] = []
+    failed: list[str] = []
     for run_dir in args.run_dirs:
-        rows += _curve(run_dir, args, eps)
+        rows += _curve(run_dir, args, eps, failed)
     print_table(rows)
+    if failed:
+        print(f"SANITY CHECKS FAILED: {', '.join(sorted(set(failed)))} (see evaluations/)")
+        return 1
     return 0
 
 
 def _check_runs(args) -> None:
-    from advland.evaluation.api import checkpoint_files
-    from advland.runs.checkpoint import load_file
-    from advland.runs.rundir import checkpoint_dir, require_run_dir
+    """Every run, its checkpoint and its model's output shape, before anything is written."""
+    from advland.evaluation.api import check_run_model
 
     for run_dir in args.run_dirs:
-        checkpoint_files(
-            checkpoint_dir(require_run_dir(run_dir)), args.checkpoint or "latest", load_file
-        )
+        check_run_model(run_dir, args.checkpoint or "latest", device=args.device)
 
 
-def _curve(run_dir: str, args, eps: list[float] | None) -> list[dict]:
+def _curve(run_dir: str, args, eps: list[float] | None, failed: list[str]) -> list[dict]:
     from pathlib import Path
 
     from advland.evaluation.curve import evaluate_curve
@@ -77,6 +78,7 @@ def _curve(run_dir: str, args, eps: list[float] | None) -> list[dict]:
         device=args.device,
         log=print,
     )
+    failed += res["failed_checks"]
     return [
         {
             "run": run_dir,

@@ -2,8 +2,9 @@
 
 `evaluate_model(model, data, eps=…)` attacks any `nn.Module` whose inputs are in [0,1] and
 whose output is [N, classes] logits, on tensors or a DataLoader, with a named suite and
-the suites that must not be stronger (`suites.WEAKER`), and returns per-example results
-plus a summary whose robust error is the per-example worst case over every attack run.
+the suites that must not be stronger (`suites.WEAKER`), and returns per-example results,
+a summary whose robust error is the per-example worst case over every attack run, and the
+sanity checks of the result (`advland.evaluation.sanity`).
 `load_model(run_dir, checkpoint)` returns a run's final, best, snapshot or ensemble model.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,17 +22,20 @@ from torch import nn
 from advland.errors import UserError
 from advland.evaluation.ensemble import SnapshotEnsemble
 from advland.evaluation.robust import CLEAN, EvalResult, robust_evaluate
+from advland.evaluation.sanity import eps0_equals_clean, failed, result_checks
 from advland.evaluation.suites import SUITES, WEAKER
 
 
 @dataclass(frozen=True)
 class ModelEvaluation:
     """Per-example results (`broken_by`: "" robust, "clean", or the attack that broke the
-    point first, over every suite run) and the summary (RobustBench's fields and ours)."""
+    point first, over every suite run), the summary (RobustBench's fields and ours) and the
+    sanity checks (`{name, passed, detail[, level]}`)."""
 
     per_example: dict
     summary: dict
     results: list[EvalResult]
+    checks: list[dict] = field(default_factory=list)
 
 
 def check_suite(suite: str) -> None:
@@ -83,8 +88,13 @@ def evaluate_model(
     batch_size: int = 500,
     device: torch.device | None = None,
     name: str = "model",
+    eps0_check: bool = True,
 ) -> ModelEvaluation:
-    """Robust evaluation of any classifier on (x, y) tensors or a DataLoader, inputs in [0,1]."""
+    """Robust evaluation of any classifier on (x, y) tensors or a DataLoader, inputs in [0,1].
+
+    The checks always include those of the result at `eps`; `eps0_check` adds the suite run
+    at ε = 0 (its cost is one more suite run on up to 64 points; a robustness curve runs it
+    once for all its budgets)."""
     check_suite(suite)
     x, y = _tensors(data)
     idx = seeded_subset(y.shape[0], limit, seed)
@@ -100,7 +110,19 @@ def evaluate_model(
     ]  # fmt: skip
     broken = worst_case(results)
     per_example = {"index": idx.tolist(), "label": y.tolist(), "broken_by": broken}
-    return ModelEvaluation(per_example, summary(results, broken, name=name), results)
+    checks = result_checks(
+        model, x, y, results[0], weaker=results[1:], batch_size=batch_size, device=device
+    )
+    if eps0_check:
+        zero = eps0_equals_clean(
+            model, x, y, suite=suite, norm=norm, batch_size=batch_size, device=device
+        )
+        checks.insert(0, zero)
+    info = summary(results, broken, name=name) | {
+        "failed_checks": failed(checks),
+        "warnings": failed(checks, "warning"),
+    }
+    return ModelEvaluation(per_example, info, results, checks)
 
 
 def worst_case(results: list[EvalResult]) -> list[str]:
@@ -143,6 +165,19 @@ def load_model(
 ) -> nn.Module:
     """A run's model in eval mode: "best" (best validation, else the final weights),
     "latest" (final), "snapshot-K" (PAS period K) or "ensemble" (all snapshots)."""
+    return _load(run_dir, checkpoint, device)[0]
+
+
+def check_run_model(run_dir: str | Path, checkpoint: str, *, device: str | None = None) -> None:
+    """UserError unless the run's `checkpoint` loads and its model maps two test points to
+    [N, classes] logits (a user's import-path model may not): checked before any work."""
+    model, splits = _load(run_dir, checkpoint, device)
+    x = splits.test.x[:2]
+    check_output(model, x, next(model.parameters(), torch.empty(0)).device)
+
+
+def _load(run_dir: str | Path, checkpoint: str, device: str | None) -> tuple[nn.Module, Any]:
+    """(the model of `load_model`, the run's data splits)."""
     from advland.data import load_splits
     from advland.device import pick_device
     from advland.runs.checkpoint import load_file, load_weights
@@ -161,7 +196,7 @@ def load_model(
         load_weights(m, ck_dir / name)
         models.append(m)
     model = models[0] if checkpoint != "ensemble" else SnapshotEnsemble(models)
-    return model.eval()
+    return model.eval(), splits
 
 
 def checkpoint_files(ck_dir: Path, checkpoint: str, load_file) -> list[str]:

@@ -1,10 +1,15 @@
 """Robustness curves: a run's model evaluated at several budgets ε, one record per ε.
 
 `parse_eps` checks an ε list from the command line; `evaluate_curve` loads the requested
-checkpoint, attacks a seeded subset of the test split at every ε and writes
-`evaluations/<suite>-<checkpoint>-<norm>.json` (RobustBench's fields per ε plus
-per-example results) and the plot `robustness-curve-<...>.png/.pdf` (matplotlib loaded
-only then).
+checkpoint and, at every ε, runs the whole chosen suite and the weaker suites beside it on
+the same seeded subset of the test split (`api.evaluate_model`): each ε's robust error is
+the per-example worst case over every attack run at that ε. The sanity checks that depend
+on ε (robust ≥ clean, the stronger suite ≥ the weaker, the black-box-only and zero-gradient
+flags) are computed for each ε; the ε = 0 check runs once per curve; and across budgets the
+robust error must not drop as ε grows (`robust_error_grows_with_eps`, a masking symptom when
+it does). It writes `evaluations/<suite>-<checkpoint>-<norm>.json` (the curve's checks and
+one record per ε with RobustBench's fields, its checks and per-example results) and the
+plot `robustness-curve-<...>.png/.pdf` (matplotlib loaded only then).
 """
 
 from __future__ import annotations
@@ -13,11 +18,22 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from advland import distributed
 from advland.errors import UserError
-from advland.evaluation.api import check_suite, checkpoint_files, evaluate_model, load_model
-from advland.evaluation.sanity import black_box_only
+from advland.evaluation.api import (
+    check_output,
+    check_suite,
+    checkpoint_files,
+    evaluate_model,
+    load_model,
+    seeded_subset,
+)
+from advland.evaluation.sanity import eps0_equals_clean, failed
 from advland.fileio import atomic_write_json
+
+MONOTONE_SLACK = 0.01  # share of points (at least 2) the robust error may drop as ε grows
 
 
 def parse_eps(text: str) -> list[float]:
@@ -47,7 +63,8 @@ def evaluate_curve(
     device: str | None,
     log: Callable[[str], None],
 ) -> dict:
-    """One record per ε for the run's `checkpoint`; writes the JSON and the plot."""
+    """One record per ε for the run's `checkpoint`, and the curve's checks; writes the JSON
+    and the plot. Nothing is written when the run, checkpoint or model is unusable."""
     from advland.data import load_splits
     from advland.runs.checkpoint import load_file
     from advland.runs.rundir import checkpoint_dir, load_run_config, require_run_dir
@@ -60,27 +77,81 @@ def evaluate_curve(
     cfg = load_run_config(run_dir)
     model = load_model(run_dir, checkpoint, device=device)
     test = load_splits(cfg.data).test
-    x, y = test.x, test.y
+    idx = seeded_subset(test.y.shape[0], limit or cfg.eval.limit, cfg.eval.seed)
+    x, y = test.x[idx], test.y[idx]
+    x = x.float().div(255) if x.dtype == torch.uint8 else x
+    dev = next(model.parameters()).device
+    check_output(model, x, dev)  # [N, classes] before any attack
     records = []
-    for eps in eps_list:
+    for eps in sorted(eps_list):
         ev = evaluate_model(
-            model, (x, y), eps=eps, norm=norm, suite=suite, limit=limit or cfg.eval.limit,
-            seed=cfg.eval.seed, batch_size=cfg.eval.batch_size,
-            name=f"{run_dir.name}/{checkpoint}",
+            model, (x, y), eps=eps, norm=norm, suite=suite, seed=cfg.eval.seed,
+            batch_size=cfg.eval.batch_size, name=f"{run_dir.name}/{checkpoint}",
+            eps0_check=False,
         )  # fmt: skip
-        flag = black_box_only(ev.results[0])
-        rec = ev.summary | {"black_box_only": flag, "per_example": ev.per_example}
-        log(
-            f"{run_dir.name} {checkpoint} ε={eps:g}: clean {rec['clean_error']:.2f}%, robust "
-            f"{rec['robust_error']:.2f}% on {rec['n_examples']} points ({suite})"
-        )
+        per_example = ev.per_example | {"index": idx.tolist()}  # test-split indices
+        rec = ev.summary | {"sanity": ev.checks, "per_example": per_example}
+        _log_record(rec, run_dir.name, checkpoint, log)
         records.append(rec)
-    if distributed.is_main():  # under torchrun rank 0 writes the gathered result
-        stem = run_dir / "evaluations" / f"{suite}-{checkpoint}-{norm}"
-        stem.parent.mkdir(exist_ok=True)
-        atomic_write_json(stem.with_suffix(".json"), records)
-        plot_curve(records, stem.with_name(f"robustness-curve-{suite}-{checkpoint}-{norm}"))
-    return {"run": str(run_dir), "checkpoint": checkpoint, "records": records}
+    checks = [
+        eps0_equals_clean(
+            model, x, y, suite=suite, norm=norm, batch_size=cfg.eval.batch_size, device=dev
+        ),
+        grows_with_eps(records),
+    ]
+    out = {"run": str(run_dir), "checkpoint": checkpoint, "suite": suite, "norm": norm,
+           "sanity": checks, "records": records,
+           "failed_checks": failed(checks) + [n for r in records for n in r["failed_checks"]]}  # fmt: skip
+    return _write(out, run_dir, log)
+
+
+def _write(out: dict, run_dir: Path, log: Callable[[str], None]) -> dict:
+    """Log the curve's failed checks, write its JSON and its plot; returns `out`."""
+    for c in out["sanity"]:
+        if not c["passed"]:
+            level = c.get("level", "error").upper()
+            log(f"{level}: sanity check '{c['name']}' failed: {c['detail']}")
+    if not distributed.is_main():  # under torchrun rank 0 writes the gathered result
+        return out
+    name = f"{out['suite']}-{out['checkpoint']}-{out['norm']}"
+    stem = run_dir / "evaluations" / name
+    stem.parent.mkdir(exist_ok=True)
+    atomic_write_json(stem.with_suffix(".json"), out)
+    plot_curve(out["records"], stem.with_name(f"robustness-curve-{name}"))
+    return out
+
+
+def _log_record(rec: dict, run: str, checkpoint: str, log: Callable[[str], None]) -> None:
+    weaker = ", ".join(f"{s} {e:.2f}%" for s, e in rec["suite_errors"].items())
+    log(
+        f"{run} {checkpoint} ε={rec['eps']:g}: clean {rec['clean_error']:.2f}%, robust "
+        f"{rec['robust_error']:.2f}% on {rec['n_examples']} points (worst case; each suite "
+        f"alone: {weaker})"
+    )
+    for c in rec["sanity"]:
+        if not c["passed"]:
+            level = c.get("level", "error").upper()
+            log(f"{level}: sanity check '{c['name']}' at ε={rec['eps']:g} failed: {c['detail']}")
+
+
+def grows_with_eps(records: list[dict]) -> dict:
+    """(records sorted by ε) Warning when a larger ε reports a robust error lower than a smaller ε by more than 1%
+    of the points (at least 2): the attacks then fail at the larger budget, a masking
+    symptom, since every perturbation allowed at ε is allowed at any larger ε."""
+    drops = []
+    for k, b in enumerate(records[1:], start=1):
+        a = max(records[:k], key=lambda r: r["robust_error"])  # the highest at a smaller ε
+        n = max(a["n_examples"], 1)
+        slack = 100.0 * max(2, MONOTONE_SLACK * n) / n
+        if b["robust_error"] < a["robust_error"] - slack:
+            drops.append(f"ε={a['eps']:g} {a['robust_error']:.2f}% > ε={b['eps']:g} "
+                         f"{b['robust_error']:.2f}%")  # fmt: skip
+    return {
+        "name": "robust_error_grows_with_eps",
+        "passed": not drops,
+        "level": "warning",
+        "detail": "; ".join(drops) or f"robust error non-decreasing over {len(records)} budgets",
+    }
 
 
 def plot_curve(records: list[dict], stem: Path) -> None:

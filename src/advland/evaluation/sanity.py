@@ -33,7 +33,20 @@ def sanity_checks(
     """The checks of `result` (made by `robust_evaluate` on x, y); `weaker` holds the results
     of the suites that must not report a higher robust error."""
     return [
-        _eps0_equals_clean(model, x, y, result, batch_size=batch_size, device=device),
+        eps0_equals_clean(
+            model, x, y, suite=result.suite, norm=result.norm, batch_size=batch_size,
+            device=device,
+        ),
+        *result_checks(model, x, y, result, batch_size=batch_size, device=device, weaker=weaker),
+    ]  # fmt: skip
+
+
+def result_checks(
+    model: nn.Module, x, y, result: EvalResult, *, batch_size: int, device, weaker: list[EvalResult]
+) -> list[dict]:
+    """The checks that concern one result at its own ε (every check but the ε = 0 one, which
+    does not depend on ε: a robustness curve runs it once)."""
+    return [
         _robust_ge_clean(model, x, y, result, batch_size=batch_size, device=device),
         *(_ge_weaker(result, w) for w in weaker),
         black_box_only(result),
@@ -44,6 +57,11 @@ def sanity_checks(
             "detail": f"{100 * result.zero_grad_fraction:.1f}% of points have an all-zero input gradient",
         },
     ]
+
+
+def failed(checks: list[dict], level: str = "error") -> list[str]:
+    """Names of the failed checks of `level` ("error" or "warning")."""
+    return [c["name"] for c in checks if not c["passed"] and c.get("level", "error") == level]
 
 
 @torch.no_grad()
@@ -58,18 +76,16 @@ def clean_wrong(model: nn.Module, x, y, *, batch_size: int, device) -> torch.Ten
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
-def _eps0_equals_clean(model, x, y, result: EvalResult, *, batch_size: int, device) -> dict:
+def eps0_equals_clean(
+    model: nn.Module, x, y, *, suite: str, norm: str, batch_size: int, device
+) -> dict:
+    """The whole `suite` at ε = 0 on the first `SUBSET` points must break exactly the points
+    a separate plain forward pass gets wrong."""
     k = min(SUBSET, x.shape[0])
     zero = robust_evaluate(
-        model,
-        x[:k],
-        y[:k],
-        eps=0.0,
-        norm=result.norm,
-        suite=result.suite,
-        batch_size=batch_size,
+        model, x[:k], y[:k], eps=0.0, norm=norm, suite=suite, batch_size=batch_size,
         device=device,
-    )
+    )  # fmt: skip
     broken = ~zero.robust_mask()
     wrong = clean_wrong(model, x[:k], y[:k], batch_size=batch_size, device=device)
     differ = int((broken != wrong).sum())
@@ -124,4 +140,12 @@ def black_box_only(result: EvalResult) -> dict:
     }
 
 
-__all__ = ["CLEAN", "black_box_only", "clean_wrong", "sanity_checks"]
+__all__ = [
+    "CLEAN",
+    "black_box_only",
+    "clean_wrong",
+    "eps0_equals_clean",
+    "failed",
+    "result_checks",
+    "sanity_checks",
+]
