@@ -44,7 +44,10 @@ def _dynamics(ctx: Context, task: str) -> tuple[dict[int, list[dict]], list[str]
     from advland.analysis.dynamics import DynamicsConfig, training_dynamics
 
     cfg = DynamicsConfig(window=ctx.plan.settings["window"])
-    runs = [r for r in ctx.runs() if r.tag["task"] == task and r.status == "completed"]
+    # A sanity-failed run trained normally (the check concerns its end-of-run evaluation),
+    # so its dynamics count, as its errors do in `stats.arm`.
+    done = ("completed", "sanity-failed")
+    runs = [r for r in ctx.runs() if r.tag["task"] == task and r.status in done]
     out: dict[int, list[dict]] = {}
     figures: list[str] = []
     for i, seed in enumerate(sorted({r.tag["seed"] for r in runs})):

@@ -6,10 +6,11 @@ full: the paper's LeNet on MNIST (w=16 unless swept, 100 epochs, PGD with ε/0.0
 of 0.01; cosine ε_max 0.6, linear ε_max 0.8). The paper does not list Fig. 4's learning
 rates; we sweep 1e-5 … 3e-3 on a half-decade grid. Fig. 13: warmup over the first 10
 epochs to 1e-4, 3e-4, 1e-3, 5 seeds. Fig. 14: w ∈ {1, 2, 4, 8, 16} at Adam 1e-4.
-quick: LeNet w=4 on the 4,000 mnist-5k digits, 10 epochs, PGD-10 with step ε/4, 2 seeds
-(Fig. 14: w ∈ {1, 2, 4}, one seed), at ε = 0.3: at ε = 0.4 this small model ends as a
-constant classifier under every schedule, so the comparison would show nothing
-(docs/reproduce.md).
+quick: LeNet w=4 on the 4,000 mnist-5k digits, 10 epochs, PGD-10 with step ε/4, 3 seeds
+(Fig. 14: w ∈ {1, 2, 4}), at ε = 0.3: at ε = 0.4 this small model ends as a constant
+classifier under every schedule, so the comparison would show nothing (docs/reproduce.md).
+Every run ends with an AutoAttack evaluation (`EVAL_LIMIT` seeded test points at quick
+scale); the verdicts use that robust error, with Welch tests between schedulers.
 """
 
 from __future__ import annotations
@@ -372,12 +373,20 @@ def _summarize_fig14(ctx: Context) -> Summary:
     return Summary(figures=["fig14"], tables=tables, claims=[width_claim(arms)])
 
 
-COST_FIG4 = {"quick": "≈ 12 min on 2 CPU cores (12 runs)", "full": "≈ 90 runs × 2 GPU-hours"}
+# Quick: a run ≈ 1.6 min of training plus ≈ 1.3 CPU-min of AutoAttack on 100 points
+# (measured, docs/reproduce.md), two workers on an otherwise idle 2-core CPU.
+COST_FIG4 = {
+    "quick": "≈ 30 min on 2 CPU cores (18 runs, AutoAttack on 100 points each)",
+    "full": "≈ 90 runs × 2 GPU-hours",
+}
 COST_FIG13 = {
-    "quick": "≈ 8 min on 2 CPU cores after Fig. 4 (its runs are shared), ≈ 20 min alone",
+    "quick": "≈ 15 min on 2 CPU cores after Fig. 4 (its runs are shared), ≈ 45 min alone",
     "full": "≈ 15 runs × 2 GPU-hours + Fig. 4",
 }
-COST_FIG14 = {"quick": "≈ 8 min on 2 CPU cores (9 runs)", "full": "≈ 75 runs × 1-2 GPU-hours"}
+COST_FIG14 = {
+    "quick": "≈ 35 min on 2 CPU cores (27 runs, AutoAttack on 100 points each)",
+    "full": "≈ 75 runs × 1-2 GPU-hours",
+}
 
 FIG4 = recipe(
     "fig4",

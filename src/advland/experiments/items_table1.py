@@ -2,10 +2,11 @@
 without periodic resets (PAS, a 3-snapshot ensemble), mean ± std over seeds.
 
 full: the 15 recipes in `configs/` (appendix C.1), 3 seeds each. quick: MNIST rows as in
-Fig. 4's quick sweep at Adam 1e-3 (the runs are shared; LeNet w=4, ε = 0.3), 2 seeds;
+Fig. 4's quick sweep at Adam 1e-3 (the runs are shared; LeNet w=4, ε = 0.3), 3 seeds;
 CIFAR-10 rows with VGG / ResNet18 at w=1 on 2,000 CIFAR-10 images for 8 epochs (PAS periods
 [0, 4, 6, 8]), which needs the CIFAR-10 download. `--only task=mnist-lenet` runs the MNIST
-rows alone.
+rows alone. Robust error: AutoAttack at the end of each run (`items_schedulers.EVAL_LIMIT`
+seeded test points at quick scale), the per-epoch PGD-20 `quick` number kept beside it.
 """
 
 from __future__ import annotations
@@ -230,7 +231,8 @@ def _summarize(ctx: Context) -> Summary:
 
 
 COST = {
-    "quick": "MNIST rows ≈ 6 min on 2 CPU cores (shares Fig. 4); CIFAR rows ≈ 1.5 h",
+    "quick": "MNIST rows ≈ 15 min on 2 CPU cores (9 runs, shared with Fig. 4; AutoAttack on "
+    "100 points each); CIFAR rows ≈ 4 h",
     "full": "45 runs: ≈ 200 GPU-hours",
 }
 
