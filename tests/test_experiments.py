@@ -324,3 +324,34 @@ def test_surface_rise_is_local_curvature():
     # mean sits barely above the middle one's, while the local rise is 3x larger
     whole = [rises(bowl(c))[1] for c in (50, 150)]
     assert whole[1] / whole[0] < 1.5 and local[2] / local[1] == pytest.approx(3.0)
+
+
+def test_list_shows_seeds_rule_version_and_verdict_families():
+    from support import run_cli
+
+    out = run_cli("reproduce", "--list", check=True).stdout
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    for name, recipe in RECIPES.items():
+        quick = len(recipe.plan("quick", Path("r")).seeds)
+        cells = [c.strip() for c in rows[name].split("|")[1:-1]]
+        assert cells[1].startswith(f"{quick}/") and cells[2] == f"v{recipe.rule_version}"
+        assert cells[4] == ", ".join(recipe.families)
+        if recipe.families != ("check",):  # closed-form items have no seeds to add
+            assert quick >= 3, name  # every quick claim rests on at least 3 seeds
+    assert "inconclusive" not in rows  # (the header row is not an item)
+
+
+def test_every_trained_item_records_its_changes():
+    """Every item whose rules or quick settings changed after results existed says so, and
+    a change whose earlier rule is not recomputed carries the recorded numbers."""
+    for name, recipe in RECIPES.items():
+        if recipe.families == ("check",):
+            assert recipe.history == ()
+            continue
+        kinds = {c.kind for c in recipe.history}
+        assert kinds == {"rule", "config"}, name
+        assert max(c.version for c in recipe.history if c.kind == "config") == (
+            recipe.config_version
+        )
+        for c in recipe.history:
+            assert c.recomputed or any(ch.isdigit() for ch in c.evidence) or c.evidence == "—"
