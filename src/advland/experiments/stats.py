@@ -183,7 +183,7 @@ def _aligned(series: Sequence[Sequence[float]]) -> bool:
 # - check: a closed-form check with its own tolerance (theory items; no seeds).
 
 FAMILIES = {
-    "directional": "Δ of means > 2·SE (Welch, or paired) or holds in every seed pair",
+    "directional": "Δ of means (> 0 in the claimed direction) > 2·SE (Welch, or paired) or holds in every seed pair",
     "trend": "every step Δ > 2·SE across budgets (majority; none reversed)",
     "flat": "|mean change| + 2·SE ≤ tol (tol stated)",
     "check": "closed form within its stated tolerance",
@@ -212,8 +212,10 @@ class Test:
         if self.verdict == NOT_RUN:
             return "no data"
         kind = "paired" if self.paired else "Welch"
-        every = ", every seed pair agrees" if self.every else ""
         n = f"n={self.n[0]}" if self.paired else f"n={self.n[0]}/{self.n[1]}"
+        if min(self.n) < 2:
+            return f"Δ={self.diff:+.3g} ({kind}, {n}: no spread to judge)"
+        every = ", every seed pair agrees" if self.every else ""
         return f"Δ={self.diff:+.3g}, 2·SE={2 * self.se:.3g} ({kind}, {n}{every})"
 
 
@@ -328,4 +330,4 @@ def fmt_trend(keys: Sequence[float], series: Sequence[Sequence[float]], fmt: str
 def trend_rule_text(t: Trend) -> str:
     """The step tests of a trend: "steps: Δ=…, 2·SE=… ; …; first→last: …"."""
     steps = "; ".join(s.text() for s in t.steps)
-    return f"steps: {steps}; first→last: {t.end.text()}"
+    return f"Δ > 0 in the claimed direction; steps: {steps}; first→last: {t.end.text()}"
