@@ -251,3 +251,24 @@ def _result_json(item: str, claims: list[dict], inconclusive: bool) -> dict:
         "versions": {},
         "finished": "2026-12-02T00:00:00Z",
     }
+
+
+def test_table1_reports_autoattack_with_its_subset_and_pgd20_beside_it():
+    from advland.experiments.items_table1 import _suite_table, labels
+
+    def aa(robust: float, quick: float) -> dict:
+        return {
+            **_done(robust),
+            "suite": "autoattack",
+            "n_test": 100,
+            "suite_errors": {"autoattack": robust - 1.0, "quick": quick},
+        }
+
+    runs = [
+        _run("mnist-lenet", s, False, seed, aa(60.0 + seed, 50.0 + seed))
+        for s in paper.SCHEDULERS
+        for seed in range(3)
+    ]
+    t = _suite_table(_Runs(runs), labels("quick"))
+    assert t["columns"][3] == "robust error % (autoattack, n=100 test points)"
+    assert t["rows"][0][3:] == ["61.00 ± 1.00 (n=3)", "51.00 ± 1.00 (n=3)"]

@@ -133,7 +133,7 @@ def robust_label(runs: list[RunResult]) -> str:
     return f"robust error % ({'/'.join(suites)}, n={n} test points)"
 
 
-def _quick_errors(runs: list[RunResult]) -> list[float]:
+def quick_errors(runs: list[RunResult]) -> list[float]:
     """The `quick` (PGD-20) robust error recorded beside a stronger suite's, if any."""
     return [
         float(r.summary["suite_errors"]["quick"])
@@ -155,7 +155,7 @@ def _table(ctx: Context, x_key: str, x_name: str) -> dict:
                 f"{x:g}",
                 fmt_mean_std(clean.values),
                 fmt_mean_std(robust.values),
-                fmt_mean_std(_quick_errors(rs)),
+                fmt_mean_std(quick_errors(rs)),
                 f"{robust.n}/{len(rs)}",
                 robust.diverged,
             ]

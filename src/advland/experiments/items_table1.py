@@ -14,7 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from advland.experiments import history, paper
-from advland.experiments.items_schedulers import EPS, eval_overrides, mnist_job
+from advland.experiments.items_schedulers import (
+    EPS,
+    eval_overrides,
+    mnist_job,
+    quick_errors,
+    robust_label,
+)
 from advland.experiments.jobs import TrainJob
 from advland.experiments.recipe import (
     NOT_RUN,
@@ -141,6 +147,27 @@ def _cell(a: Arm) -> str:
     return f"{text}, {a.diverged} diverged" if a.diverged else text
 
 
+def _suite_table(ctx: Context, names: dict[str, str]) -> dict:
+    """The robust error of the final models by suite: the reported one (AutoAttack on a
+    seeded subset, its size given) beside the per-epoch `quick` PGD-20 number."""
+    runs = ctx.runs()
+    rows = []
+    for (sched, periodic), rs in group(runs, "scheduler", "periodic").items():
+        for task in dict.fromkeys(_task(r.job) for r in rs):
+            sub = [r for r in rs if _task(r.job) == task]
+            rows.append(
+                [
+                    names[task],
+                    sched,
+                    "yes" if periodic else "no",
+                    fmt_mean_std(arm(sub).values),
+                    fmt_mean_std(quick_errors(sub)),
+                ]
+            )
+    cols = ["task", "scheduler", "periodic", robust_label(runs), "robust error % (quick: PGD-20)"]
+    return table("Robust error of the final models by suite (mean ± std over seeds)", cols, rows)
+
+
 def scheduler_claims(
     found: Cells, tasks: list[str], names: dict[str, str] | None = None
 ) -> list[dict]:
@@ -225,7 +252,7 @@ def _summarize(ctx: Context) -> Summary:
     found = cells(ctx)
     tasks = [t for t in paper.TABLE1_TASKS if any(k[0] == t for k in found)]
     names = labels(ctx.scale)
-    tables = [_table(found, tasks, names)] if tasks else []
+    tables = [_table(found, tasks, names), _suite_table(ctx, names)] if tasks else []
     claims = scheduler_claims(found, tasks or list(paper.TABLE1_TASKS), names)
     return Summary(tables=tables, claims=claims)
 
