@@ -272,3 +272,19 @@ def test_table1_reports_autoattack_with_its_subset_and_pgd20_beside_it():
     t = _suite_table(_Runs(runs), labels("quick"))
     assert t["columns"][3] == "robust error % (autoattack, n=100 test points)"
     assert t["rows"][0][3:] == ["61.00 ± 1.00 (n=3)", "51.00 ± 1.00 (n=3)"]
+
+
+def test_sanity_failed_runs_are_counted_apart_from_failed_ones():
+    from advland.experiments.stats import status_counts
+    from advland.reporting.report_items import runs_line
+
+    runs = [
+        _run("t", "cosine", False, 0, _done(50.0)),
+        _run("t", "cosine", False, 1, {**_done(51.0), "status": "sanity-failed"}),
+        _run("t", "cosine", False, 2, {"status": "failed"}),
+    ]
+    counts = status_counts(runs)
+    assert counts == {"total": 3, "completed": 1, "diverged": 0, "sanity-failed": 1, "failed": 1}
+    assert runs_line(counts) == (
+        "1/3 completed, 0 diverged, 1 sanity-failed (counted as measured), 1 failed"
+    )

@@ -109,9 +109,11 @@ def arm(runs: Iterable[RunResult], field: str = "robust_error", ensemble: bool =
 
 
 def status_counts(runs: Sequence[RunResult]) -> dict[str, int]:
-    counts = {"total": len(runs), "completed": 0, "diverged": 0, "failed": 0}
+    """Runs by outcome; a sanity-failed run trained to the end (its end-of-run evaluation
+    failed a check) and is counted apart from runs that failed or never ran."""
+    counts = {"total": len(runs), "completed": 0, "diverged": 0, "sanity-failed": 0, "failed": 0}
     for r in runs:
-        key = r.status if r.status in ("completed", "diverged") else "failed"
+        key = r.status if r.status in ("completed", "diverged", "sanity-failed") else "failed"
         counts[key] += 1
     return counts
 

@@ -127,9 +127,11 @@ def companions(folder: Path, figure: str) -> list[Path]:
 
 
 def runs_line(runs: dict) -> str:
+    sanity = runs.get("sanity-failed", 0)
+    checks = f"{sanity} sanity-failed (counted as measured), " if sanity else ""
     return (
         f"{runs['completed']}/{runs['total']} completed, {runs['diverged']} diverged, "
-        f"{runs['failed']} failed"
+        f"{checks}{runs['failed']} failed"
     )
 
 
