@@ -22,7 +22,7 @@ from advland.experiments.recipe import (
     earlier_verdict,
     recipe,
 )
-from advland.experiments.stats import FAMILIES, combine, directional, flat, fmt_values
+from advland.experiments.stats import FAMILIES, combine, directional, flat, flat_text, fmt_values
 
 # Paper: PGD from the model's own recipe, 4 repeats (random starts), the training set.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -115,9 +115,11 @@ def direction_claims(by_eps: dict[float, dict[int, dict]]) -> list[dict]:
             f"ε={eps:g}: {fmt_values(v['e_e'])} (eig) vs {fmt_values(v['e_r'])} (random) points, {t['err'].text()}"
         )
         ev["flat_e"].append(
-            f"ε={eps:g}: largest change {fmt_values(v['flat_e'])} points, {t['flat_e'].text()}"
+            f"ε={eps:g}: largest change {fmt_values(v['flat_e'])} points, {flat_text(t['flat_e'], ERROR_TOL)}"
         )
-        ev["flat_s"].append(f"ε={eps:g}: 1 − min cos {fmt_values(v['drop'])}, {t['flat_s'].text()}")
+        ev["flat_s"].append(
+            f"ε={eps:g}: 1 − min cos {fmt_values(v['drop'])}, {flat_text(t['flat_s'], SIMILARITY_TOL)}"
+        )
     a = next(iter(next(iter(by_eps.values())).values()))["top-eigenvector"]["a"][-1]
     return [
         _direction(TEXTS[0], tests["sim"], f"at a={a:g}: " + "; ".join(ev["sim"])),

@@ -221,6 +221,14 @@ class Test:
         return f"Δ={self.diff:+.3g}, 2·SE={2 * self.se:.3g} ({kind}, {n}{every})"
 
 
+def flat_text(t: Test, tol: float) -> str:
+    """The evidence of a `flat` test: |mean| + 2·SE against the tolerance, and n."""
+    if t.verdict == NOT_RUN:
+        return "no data"
+    every = ", every seed within ±tol" if t.every else ""
+    return f"|mean|+2·SE={abs(t.diff) + 2 * t.se:.3g} vs tol {tol:g} (n={t.n[0]}{every})"
+
+
 def _decide(diff: float, se: float, every: bool, reversed_: bool, n: int) -> str:
     if n < 2:
         return INCONCLUSIVE
