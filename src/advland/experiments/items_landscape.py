@@ -115,8 +115,7 @@ def _surface_claim(task: str, found: BySeed) -> dict:
     grid = series_of(found, lambda r: rises(r)[1])
     text = f"{task}: the loss rises faster around θ along the top eigenvectors under larger ε"
     out = trend_claim(text, "mean rise at the 8 grid points next to θ", eps, local, True)
-    means = [[mean_std(v)[0]] for v in grid]
-    v1 = ordered([m[0] for m in means], increasing=True)
+    v1 = ordered([mean_std(v)[0] for v in grid], increasing=True)
     v2 = ordered([mean_std(v)[0] for v in local], increasing=True)
     out["evidence"] += f"; over the whole grid: {fmt_trend(eps, grid)}"
     out["earlier"] = [
