@@ -117,13 +117,13 @@ def test_quick_runs_are_shared_between_items():
     assert fig1 == fig2
     fig4 = {j.key for j in RECIPES["fig4"].plan("quick", Path("r")).train}
     t1 = {j.key for j in RECIPES["table1"].plan("quick", Path("r")).train}
-    assert len(fig4 & t1) == 6  # the MNIST rows at lr 1e-3, seeds 0 and 1
+    assert len(fig4 & t1) == 9  # the MNIST rows at lr 1e-3, seeds 0, 1 and 2
 
 
 def test_only_selects_runs_and_names_bad_filters():
     plan = RECIPES["table1"].plan("quick", Path("r"))
     mnist = select(plan, parse_only(["task=mnist-lenet"]))
-    assert len(mnist.train) == 6 and all(j.tag["task"] == "mnist-lenet" for j in mnist.train)
+    assert len(mnist.train) == 9 and all(j.tag["task"] == "mnist-lenet" for j in mnist.train)
     with pytest.raises(UserError, match="matches no run"):
         select(plan, {"task": "imagenet"})
     with pytest.raises(UserError, match="tag=value"):
@@ -156,9 +156,9 @@ def test_mean_std_is_sample_std():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert mean_std([5.0]) == (5.0, 0.0)
     assert all(math.isnan(v) for v in mean_std([]))
-    # a table cell shows a spread only when there is one (one seed: no "± 0.00")
+    # a table cell shows a spread only when there is one (one seed: no "± 0.00"), and n
     assert (fmt_mean_std([1.0, 2.0, 3.0]), fmt_mean_std([5.0]), fmt_mean_std([])) == (
-        "2.00 ± 1.00", "5.00", "-",
+        "2.00 ± 1.00 (n=3)", "5.00 (n=1)", "-",
     )  # fmt: skip
 
 
@@ -183,6 +183,11 @@ def test_ordered(values, increasing, expected):
     assert ordered(values, increasing) is expected
 
 
+def _seeds(value: float, spread: float = 0.1) -> list[float]:
+    """Three seeds' values around `value`."""
+    return [value - spread, value, value + spread]
+
+
 def test_gradient_claims_follow_the_data():
     from advland.experiments.items_dynamics import gradient_claims
 
@@ -190,43 +195,76 @@ def test_gradient_claims_follow_the_data():
         return {"eps": eps, "first_grad_norm": [early], "first_robust_error": [err, err],
                 "first_dist_init": [moved], "last_grad_norm": [late]}  # fmt: skip
 
-    paper_like = [run(0.0, 5.0, 20, 3.0, 0.1), run(0.1, 3.0, 50, 2.0, 1.0),
-                  run(0.3, 1.0, 80, 1.0, 2.0)]  # fmt: skip
-    assert [c["verdict"] for c in gradient_claims(paper_like)] == ["reproduced"] * 4
-    opposite = [run(0.0, 1.0, 80, 1.0, 2.0), run(0.1, 3.0, 50, 2.0, 1.0),
-                run(0.3, 5.0, 20, 3.0, 0.5)]  # fmt: skip
-    assert [c["verdict"] for c in gradient_claims(opposite)] == ["not reproduced"] * 4
-    assert {c["verdict"] for c in gradient_claims(paper_like[:1])} == {"not run"}
+    def seeds(rows, jitter=(0.0, 0.05, -0.05)):  # three seeds, each a small shift of `rows`
+        return {i: [run(r[0], *(v + j for v in r[1:])) for r in rows] for i, j in enumerate(jitter)}
+
+    paper_like = [(0.0, 5.0, 20, 3.0, 0.1), (0.1, 3.0, 50, 2.0, 1.0), (0.3, 1.0, 80, 1.0, 2.0)]
+    claims = gradient_claims(seeds(paper_like))
+    assert [c["verdict"] for c in claims] == ["reproduced"] * 4
+    assert all(c["family"] == "trend" and "n=3 per ε" in c["evidence"] for c in claims)
+    opposite = [(0.0, 1.0, 80, 1.0, 2.0), (0.1, 3.0, 50, 2.0, 1.0), (0.3, 5.0, 20, 3.0, 0.5)]
+    assert [c["verdict"] for c in gradient_claims(seeds(opposite))] == ["not reproduced"] * 4
+    # the late gradient is claimed for ε = 0 too: a run at ε = 0 above ε = 0.1 reverses it,
+    # while the earlier rule (ε > 0 only) still calls it reproduced, and the report shows both
+    late_eps0 = [(0.0, 5.0, 20, 3.0, 1.5), (0.1, 3.0, 50, 2.0, 1.0), (0.3, 1.0, 80, 1.0, 2.0)]
+    late = gradient_claims(seeds(late_eps0))[3]
+    assert late["verdict"] == "not reproduced"
+    assert [(e["rule_version"], e["verdict"]) for e in late["earlier"]] == [
+        (1, "reproduced"),
+        (2, "reproduced"),
+    ]
+    assert {c["verdict"] for c in gradient_claims({})} == {"not run"}
+
+
+def _arms(**by_sched):
+    from advland.experiments.stats import Arm
+
+    return {s: {x: Arm(list(v)) for x, v in xs.items()} for s, xs in by_sched.items()}
 
 
 def test_warmup_claims_follow_the_data():
     from advland.experiments.items_schedulers import warmup_claims
 
-    lrs = [1e-4, 1e-3, 1e-2]
-    good = {"constant": (lrs, [60.0, 40.0, 90.0], [0] * 3), "cosine": (lrs, [30.0, 20.0, 25.0], [0] * 3),
-            "linear": (lrs, [35.0, 22.0, 30.0], [0] * 3)}  # fmt: skip
+    good = _arms(
+        constant={1e-4: _seeds(60), 1e-3: _seeds(40), 1e-2: _seeds(90)},
+        cosine={1e-4: _seeds(30), 1e-3: _seeds(20), 1e-2: _seeds(25)},
+        linear={1e-4: _seeds(35), 1e-3: _seeds(22), 1e-2: _seeds(30)},
+    )
     assert [c["verdict"] for c in warmup_claims(good)] == ["reproduced", "reproduced"]
-    bad = dict(good, cosine=(lrs, [70.0, 50.0, 90.0], [0] * 3))
+    bad = dict(good, **_arms(cosine={1e-4: _seeds(70), 1e-3: _seeds(50), 1e-2: _seeds(90)}))
     assert [c["verdict"] for c in warmup_claims(bad)] == ["not reproduced", "not reproduced"]
+    # means in the claimed direction, but within seed noise: inconclusive (rule 1 said
+    # reproduced, and that stays visible)
+    noisy = dict(good, **_arms(cosine={1e-4: [20, 60, 95], 1e-3: [5, 35, 70], 1e-2: [10, 50, 90]}))
+    c = warmup_claims(noisy)[0]
+    assert c["verdict"] == "inconclusive" and c["earlier"][0]["verdict"] == "reproduced"
     assert warmup_claims({})[0]["verdict"] == "not run"
 
 
 def test_table1_claims_use_the_ensemble_for_periodic_rows():
     from advland.experiments.items_table1 import scheduler_claims
+    from advland.experiments.stats import Arm
 
     task = "cifar10-resnet18"
+
+    def cell(clean, robust):
+        return (Arm(_seeds(clean)), Arm(_seeds(robust)))
+
     found = {
-        (task, "constant", False): ([20.0], [55.0]),
-        (task, "cosine", False): ([19.0], [54.0]),
-        (task, "linear", False): ([18.0], [53.0]),
-        (task, "constant", True): ([21.0], [49.0]),
-        (task, "cosine", True): ([20.0], [48.5]),
-        (task, "linear", True): ([20.0], [48.6]),
+        (task, "constant", False): cell(20.0, 55.0),
+        (task, "cosine", False): cell(19.0, 54.0),
+        (task, "linear", False): cell(18.0, 53.0),
+        (task, "constant", True): cell(21.0, 49.0),
+        (task, "cosine", True): cell(20.0, 48.5),
+        (task, "linear", True): cell(20.0, 48.4),
     }
     verdicts = [c["verdict"] for c in scheduler_claims(found, [task])]
     assert verdicts == ["reproduced", "reproduced"]
-    found[(task, "linear", True)] = ([20.0], [60.0])
-    assert scheduler_claims(found, [task])[1]["verdict"] == "not reproduced"
+    found[(task, "linear", True)] = cell(20.0, 60.0)
+    claims = scheduler_claims(found, [task])
+    assert [c["verdict"] for c in claims] == ["not reproduced", "not reproduced"]
+    # "in all cases": rule 1 looked at the rows without resets only and stays visible
+    assert claims[0]["earlier"][0]["verdict"] == "reproduced"
 
 
 def test_table1_quick_rows_name_their_own_eps():
@@ -244,10 +282,27 @@ def test_similarity_claims_compare_directions():
         return {"a": [0.0, 0.5], "mean": {"similarity_train": [1.0, sim_end],
                 **{f"robust_error_{s}_train": [10.0, err_end] for s in ("plus", "minus")}}}  # fmt: skip
 
-    by_eps = {0.1: {"top-eigenvector": rec(0.5, 60.0), "random": rec(0.95, 11.0)}}
-    assert [c["verdict"] for c in direction_claims(by_eps)] == ["reproduced", "reproduced"]
-    by_eps = {0.1: {"top-eigenvector": rec(0.97, 11.0), "random": rec(0.95, 12.0)}}
-    assert [c["verdict"] for c in direction_claims(by_eps)] == ["not reproduced"] * 2
+    def seeds(eig, rnd):  # three models, small seed-to-seed differences
+        return {
+            0.1: {
+                s: {
+                    "top-eigenvector": rec(eig[0] + d, eig[1] + 10 * d),
+                    "random": rec(rnd[0], rnd[1] + 10 * d),
+                }
+                for s, d in enumerate((0.0, 0.01, -0.01))
+            }
+        }
+
+    claims = direction_claims(seeds((0.5, 60.0), (0.95, 11.0)))
+    assert [c["verdict"] for c in claims] == ["reproduced"] * 4
+    assert [c["family"] for c in claims] == ["directional", "directional", "flat", "flat"]
+    claims = direction_claims(seeds((0.97, 11.0), (0.95, 12.0)))
+    assert [c["verdict"] for c in claims[:2]] == ["not reproduced"] * 2
+    # flatness along the random direction, tolerance ±5 points and cosine ≥ 0.8: a random
+    # direction whose error rises by 30 points is not flat, whatever the eigenvector does
+    claims = direction_claims(seeds((0.5, 90.0), (0.6, 40.0)))
+    assert [c["verdict"] for c in claims] == ["reproduced", "reproduced"] + ["not reproduced"] * 2
+    assert "tol = ±5 points" in claims[2]["rule"]
 
 
 def test_empty_plan_selects_nothing():
@@ -269,3 +324,34 @@ def test_surface_rise_is_local_curvature():
     # mean sits barely above the middle one's, while the local rise is 3x larger
     whole = [rises(bowl(c))[1] for c in (50, 150)]
     assert whole[1] / whole[0] < 1.5 and local[2] / local[1] == pytest.approx(3.0)
+
+
+def test_list_shows_seeds_rule_version_and_verdict_families():
+    from support import run_cli
+
+    out = run_cli("reproduce", "--list", check=True).stdout
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    for name, recipe in RECIPES.items():
+        quick = len(recipe.plan("quick", Path("r")).seeds)
+        cells = [c.strip() for c in rows[name].split("|")[1:-1]]
+        assert cells[1].startswith(f"{quick}/") and cells[2] == f"v{recipe.rule_version}"
+        assert cells[4] == ", ".join(recipe.families)
+        if recipe.families != ("check",):  # closed-form items have no seeds to add
+            assert quick >= 3, name  # every quick claim rests on at least 3 seeds
+    assert "inconclusive" not in rows  # (the header row is not an item)
+
+
+def test_every_trained_item_records_its_changes():
+    """Every item whose rules or quick settings changed after results existed says so, and
+    a change whose earlier rule is not recomputed carries the recorded numbers."""
+    for name, recipe in RECIPES.items():
+        if recipe.families == ("check",):
+            assert recipe.history == ()
+            continue
+        kinds = {c.kind for c in recipe.history}
+        assert kinds == {"rule", "config"}, name
+        assert max(c.version for c in recipe.history if c.kind == "config") == (
+            recipe.config_version
+        )
+        for c in recipe.history:
+            assert c.recomputed or any(ch.isdigit() for ch in c.evidence) or c.evidence == "—"

@@ -123,8 +123,13 @@ def run(args) -> int:
 
 
 def _list_row(recipe: Recipe) -> dict[str, str]:
+    seeds = {s: recipe.plan(s, Path("reproduce")).seeds for s in ("quick", "full")}
     return {
         "item": recipe.name,
+        "seeds (quick/full)": f"{len(seeds['quick'])}/{len(seeds['full'])}",
+        "rule": f"v{recipe.rule_version}",
+        "config": f"v{recipe.config_version}",
+        "verdicts": ", ".join(recipe.families),
         "quick": recipe.cost["quick"],
         "full": recipe.cost["full"],
         "what": recipe.title,
@@ -138,5 +143,7 @@ def _print_result(result: dict, root: Path) -> None:
         print_table(rows, numparse=False)  # cells are formatted by the recipe
     for c in result["claims"]:
         print(f"  [{c['verdict']}] {c['claim']} — {c['evidence']}")
+        for e in c.get("earlier", []):
+            print(f"      rule v{e['rule_version']} ({e['rule']}): {e['verdict']}")
     runs = result["runs"]
     print(f"runs: {runs}; wall {result['wall_s']:.0f}s; written to {root / result['item']}")

@@ -27,6 +27,9 @@ from __future__ import annotations
 from advland.experiments.jobs import TrainJob
 
 MNIST_EPS = {"full": (0.0, 0.1, 0.2, 0.3, 0.4), "quick": (0.0, 0.1, 0.2)}
+# Every claim on these models rests on three seeds per ε (the verdict rule needs a spread);
+# seed s has the same initialisation and data order at every ε, so ε comparisons are paired.
+SEEDS = {"full": (0, 1, 2), "quick": (0, 1, 2)}
 CIFAR_EPS = {"full": (0.0, 2 / 255, 4 / 255, 8 / 255), "quick": (0.0, 0.1, 0.2)}
 
 # Shrinking a recipe for a 2-core CPU: small data, small model, few epochs, no validation.
@@ -58,8 +61,13 @@ def mnist_steps(eps: float) -> int:
 
 
 def eps_runs(task: str, scale: str, seed: int = 0) -> tuple[TrainJob, ...]:
-    """The ε sweep of `task` ("cifar" or "mnist")."""
+    """The ε sweep of `task` ("cifar" or "mnist") for one seed."""
     return cifar_eps_runs(scale, seed) if task == "cifar" else mnist_eps_runs(scale, seed)
+
+
+def eps_sweep(task: str, scale: str) -> tuple[TrainJob, ...]:
+    """The ε sweep of `task` for every seed of `SEEDS[scale]`, seed-major."""
+    return tuple(j for seed in SEEDS[scale] for j in eps_runs(task, scale, seed))
 
 
 def mnist_eps_runs(scale: str, seed: int = 0) -> tuple[TrainJob, ...]:

@@ -66,5 +66,20 @@ THEORY_FIGURES = (
     "fig5_sketch",
 )
 
-THEORY = recipe("theory", _plan_for("theory"), _summarize_for(None, THEORY_FIGURES), COST)
-FIG5 = recipe("fig5", _plan_for("fig5"), _summarize_for(SKETCH_CHECKS, ("fig5_sketch",)), COST)
+# Closed-form checks, each with its own stated tolerance: no seeds, no noise rule.
+THEORY = recipe(
+    "theory",
+    _plan_for("theory"),
+    _summarize_for(None, THEORY_FIGURES),
+    COST,
+    rule_version=1,
+    families=("check",),
+)
+FIG5 = recipe(
+    "fig5",
+    _plan_for("fig5"),
+    _summarize_for(SKETCH_CHECKS, ("fig5_sketch",)),
+    COST,
+    rule_version=1,
+    families=("check",),
+)

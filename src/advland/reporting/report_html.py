@@ -15,7 +15,9 @@ from pathlib import Path
 from advland.reporting.report_items import (
     ItemEntry,
     cell,
+    claim_notes,
     companions,
+    history_lines,
     meta_fields,
     summary_rows,
     verdict_counts,
@@ -41,6 +43,7 @@ figure{margin:10px 0}figure img{max-width:100%;height:auto;border:1px solid #eae
 .v-reproduced{background:#dafbe1;color:#116329}
 .v-not-reproduced{background:#ffebe9;color:#a40e26}
 .v-not-run{background:#eaeef2;color:#57606a}
+.v-inconclusive{background:#fff8c5;color:#7d4e00}
 ul.claims{padding-left:20px}ul.claims li{margin:3px 0}
 a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
 """
@@ -94,6 +97,8 @@ def _verdict_cell(e: ItemEntry, text: str) -> str:
     counts = verdict_counts(e)
     if counts["not reproduced"]:
         kind = "not-reproduced"
+    elif counts["inconclusive"]:
+        kind = "inconclusive"
     elif counts["reproduced"] and not counts["not run"]:
         kind = "reproduced"
     else:
@@ -111,7 +116,8 @@ def _item(e: ItemEntry) -> str:
         run = f"run <code>advland reproduce {name}</code> to produce it."
         return f'{head}<p><span class="badge v-not-run">not run</span> {run}</p>\n</section>'
     r = e.result
-    parts = [head, _meta(r), "<h3>Claims</h3>", _claims(r["claims"]), _failed(r["failed_jobs"])]
+    parts = [head, _meta(r), "<h3>Claims</h3>", _claims(r["claims"]), _history(r)]
+    parts.append(_failed(r["failed_jobs"]))
     parts += [_result_table(t) for t in r["tables"]]
     if r["figures"] and e.folder is not None:
         parts += ["<h3>Figures</h3>", *(_figure(e.folder, f) for f in r["figures"])]
@@ -128,10 +134,26 @@ def _claims(claims: list[dict]) -> str:
         return "<p>No claims were checked.</p>"
     items = [
         f'<li><span class="badge v-{c["verdict"].replace(" ", "-")}">{escape(c["verdict"])}'
-        f'</span> {escape(c["claim"])} <span class="meta">({escape(c["evidence"])})</span></li>'
+        f'</span> {escape(c["claim"])} <span class="meta">({escape(c["evidence"])})</span>'
+        + _notes(claim_notes(c))
+        + "</li>"
         for c in claims
     ]
     return '<ul class="claims">\n' + "\n".join(items) + "\n</ul>"
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    return '<ul class="meta">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"
+
+
+def _history(r: dict) -> str:
+    lines = history_lines(r)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(h)}</li>" for h in lines)
+    return f'<h3>Changes made after results existed</h3>\n<ul class="meta">{items}</ul>'
 
 
 def _failed(jobs: list[dict]) -> str:

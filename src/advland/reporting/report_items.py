@@ -127,9 +127,11 @@ def companions(folder: Path, figure: str) -> list[Path]:
 
 
 def runs_line(runs: dict) -> str:
+    sanity = runs.get("sanity-failed", 0)
+    checks = f"{sanity} sanity-failed (counted as measured), " if sanity else ""
     return (
         f"{runs['completed']}/{runs['total']} completed, {runs['diverged']} diverged, "
-        f"{runs['failed']} failed"
+        f"{checks}{runs['failed']} failed"
     )
 
 
@@ -162,6 +164,7 @@ def meta_fields(result: dict) -> list[tuple[str, str]]:
     return [
         ("scale", result["scale"]),
         ("seeds", seeds),
+        ("rules", rules_line(result)),
         ("runs", runs_line(result["runs"])),
         ("wall time", duration(result["wall_s"])),
         ("compute", compute_line(result)),
@@ -170,6 +173,37 @@ def meta_fields(result: dict) -> list[tuple[str, str]]:
         ("versions", pairs_line(result["versions"], " ")),
         ("finished", result["finished"]),
     ]
+
+
+def rules_line(result: dict) -> str:
+    """E.g. "rule v2 (directional, flat), quick configuration v3"."""
+    families = ", ".join(result.get("families", [])) or "-"
+    return f"rule v{result['rule_version']} ({families}), configuration v{result['config_version']}"
+
+
+def claim_notes(claim: dict) -> list[str]:
+    """The lines under a claim: its rule (with any tolerance), then its verdict under each
+    earlier rule version, computed from the same data, with the reason for the change."""
+    notes = [f"rule: {claim['rule']}"] if claim.get("rule") else []
+    notes += [
+        f"under rule v{e['rule_version']} ({e['rule']}): {e['verdict']} — changed because "
+        f"{e['reason']}"
+        for e in claim.get("earlier", [])
+    ]
+    return notes
+
+
+def history_lines(result: dict) -> list[str]:
+    """One line per change of rule or configuration made after results existed, with the
+    verdict under the version before (recorded, or recomputed beside each claim)."""
+    lines = []
+    for c in result.get("history", []):
+        where = "recomputed from this data" if c["recomputed"] else "recorded, not re-run"
+        lines.append(
+            f"{c['kind']} v{c['version']}: {c['what']}. Why: {c['reason']}. Before "
+            f"({where}): {c['earlier']}; {c['evidence']}"
+        )
+    return lines
 
 
 def compute_line(result: dict) -> str:

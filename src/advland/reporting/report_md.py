@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from advland.reporting.report_items import ItemEntry, cell, companions, meta_fields, summary_rows
+from advland.reporting.report_items import (
+    ItemEntry,
+    cell,
+    claim_notes,
+    companions,
+    history_lines,
+    meta_fields,
+    summary_rows,
+)
 
 PAPER = "Liu et al., *On the Loss Landscape of Adversarial Training*, NeurIPS 2020"
 
@@ -47,12 +55,15 @@ def _item(e: ItemEntry, out: Path) -> list[str]:
         claim,
         "",
         # scale … compute; settings; hardware, versions, finished
-        *(f"- {_pairs(part)}" for part in (meta[:5], meta[5:6], meta[6:])),
+        *(f"- {_pairs(part)}" for part in (meta[:6], meta[6:7], meta[7:])),
         "",
         "### Claims",
         "",
         *_claims(r["claims"]),
     ]
+    if r["history"]:
+        lines += ["", "### Changes made after results existed", ""]
+        lines += [f"- {_esc(h)}" for h in history_lines(r)]
     if r["failed_jobs"]:
         lines += ["", "### Failed runs", ""]
         lines += [f"- `{_esc(j['job'])}`: {_esc(j['last_line'])}" for j in r["failed_jobs"]]
@@ -70,7 +81,11 @@ def _pairs(fields: list[tuple[str, str]]) -> str:
 def _claims(claims: list[dict]) -> list[str]:
     if not claims:
         return ["No claims were checked."]
-    return [f"- **{c['verdict']}**: {_esc(c['claim'])} ({_esc(c['evidence'])})" for c in claims]
+    lines = []
+    for c in claims:
+        lines.append(f"- **{c['verdict']}**: {_esc(c['claim'])} ({_esc(c['evidence'])})")
+        lines += [f"  - {_esc(n)}" for n in claim_notes(c)]
+    return lines
 
 
 def _result_table(t: dict) -> list[str]:

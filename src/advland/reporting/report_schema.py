@@ -15,7 +15,7 @@ from typing import Any
 from advland.errors import UserError
 
 SCALES = ("quick", "full")
-VERDICTS = ("reproduced", "not reproduced", "not run")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not run")
 RUN_COUNTS = ("total", "completed", "diverged", "failed")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _CELL = (str, int, float, bool, type(None))
@@ -40,6 +40,7 @@ def validate_result(obj: Any, path: Path, items: Sequence[str]) -> dict:
     _check_runs(where, where.get(obj, "runs", dict))
     _check_hardware(where, where.get(obj, "hardware", dict))
     where.get(obj, "versions", dict)
+    _check_versions(where, obj)
     for i, claim in enumerate(where.get(obj, "claims", list)):
         _check_claim(where, claim, f"claims[{i}]")
     obj.setdefault("tables", [])  # optional: items with figures only have no tables
@@ -110,13 +111,44 @@ def _check_hardware(where: _Where, hw: dict) -> None:
     where.get(hw, "gpu", str, type(None), ctx="hardware")
 
 
-def _check_claim(where: _Where, claim: Any, ctx: str) -> None:
-    where.get(claim, "claim", str, ctx=ctx)
-    where.get(claim, "evidence", str, ctx=ctx)
-    verdict = where.get(claim, "verdict", str, ctx=ctx)
+def _check_versions(where: _Where, obj: dict) -> None:
+    """Optional (results written before rules were versioned have none): the rule and
+    configuration versions, the verdict families, and the history of changes."""
+    for key in ("rule_version", "config_version"):
+        obj.setdefault(key, 1)
+        if where.get(obj, key, int) < 1:
+            raise where.bad(f"field {key!r} must be >= 1, got {obj[key]!r}")
+    obj.setdefault("families", [])
+    _check_items(where, where.get(obj, "families", list), "families", str)
+    obj.setdefault("history", [])
+    for i, change in enumerate(where.get(obj, "history", list)):
+        for key in ("kind", "what", "reason", "earlier", "evidence"):
+            where.get(change, key, str, ctx=f"history[{i}]")
+        where.get(change, "version", int, ctx=f"history[{i}]")
+        change.setdefault("recomputed", False)
+        where.get(change, "recomputed", bool, ctx=f"history[{i}]")
+
+
+def _check_verdict(where: _Where, obj: dict, ctx: str) -> None:
+    verdict = where.get(obj, "verdict", str, ctx=ctx)
     if verdict not in VERDICTS:
         allowed = ", ".join(repr(v) for v in VERDICTS)
         raise where.bad(f"field '{ctx}.verdict' must be one of {allowed}, got {verdict!r}")
+
+
+def _check_claim(where: _Where, claim: Any, ctx: str) -> None:
+    where.get(claim, "claim", str, ctx=ctx)
+    where.get(claim, "evidence", str, ctx=ctx)
+    _check_verdict(where, claim, ctx)
+    claim.setdefault("rule", "")
+    where.get(claim, "rule", str, ctx=ctx)
+    claim.setdefault("earlier", [])
+    for i, e in enumerate(where.get(claim, "earlier", list, ctx=ctx)):
+        name = f"{ctx}.earlier[{i}]"
+        where.get(e, "rule_version", int, ctx=name)
+        where.get(e, "rule", str, ctx=name)
+        where.get(e, "reason", str, ctx=name)
+        _check_verdict(where, e, name)
 
 
 def _check_table(where: _Where, table: Any, ctx: str) -> None:
