@@ -16,6 +16,7 @@ from advland.evaluation.robust import CLEAN, robust_evaluate
 from advland.evaluation.sanity import (
     ZERO_GRAD_LIMIT,
     black_box_only,
+    clean_wrong,
     eps0_equals_clean,
     result_checks,
     sanity_checks,
@@ -80,6 +81,22 @@ def test_robust_ge_clean_fails_on_a_mask_bug():
     buggy = dataclasses.replace(real, broken_by=["" if b == CLEAN else b for b in real.broken_by])
     assert _checks(model, x, y, real)["robust_ge_clean"]["passed"]
     assert not _checks(model, x, y, buggy)["robust_ge_clean"]["passed"]
+
+
+def test_robust_ge_clean_passes_when_robust_equals_clean():
+    """At ε = 0 the robust error is the clean error. The two percentages come from different
+    float paths (1 − mean(correct) against mean(wrong)): with 3 mistakes in 100 points they
+    differ in the last bits (2.9999971 vs 2.9999999), which must not fail the check."""
+    model = trained_lenet()
+    _, _, x, y = mnist5k()
+    wrong = clean_wrong(model, x, y, batch_size=500, device="cpu")
+    pick = torch.cat([wrong.nonzero()[:3, 0], (~wrong).nonzero()[:97, 0]])
+    x, y = x[pick], y[pick]
+    res = robust_evaluate(model, x, y, eps=0.0, suite="quick")
+    clean = clean_wrong(model, x, y, batch_size=100, device="cpu")
+    assert res.robust_error < 100.0 * clean.float().mean().item()  # the float gap is there
+    check = _checks(model, x, y, res)["robust_ge_clean"]
+    assert check["passed"], check["detail"]
 
 
 def test_stronger_suite_check_fails_when_the_weaker_suite_finds_more():

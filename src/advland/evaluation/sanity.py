@@ -23,6 +23,7 @@ from advland.evaluation.robust import CLEAN, EvalResult, as_float, robust_evalua
 from advland.evaluation.suites import BLACK_BOX, SUITES, Named, at_budget, describe
 
 SUBSET = 64  # points of the ε = 0 check (the whole suite runs at full budget there)
+PCT_TOL = 1e-4  # percent: float slack when comparing two error rates of the same points
 ZERO_GRAD_LIMIT = 0.1  # share of points with a zero input gradient that warns
 BLACK_BOX_LIMIT = 0.005  # share of points broken only by a black-box attack that warns
 
@@ -105,7 +106,9 @@ def _robust_ge_clean(model, x, y, result: EvalResult, *, batch_size: int, device
     clean = 100.0 * wrong.float().mean().item() if wrong.numel() else 0.0
     return {
         "name": "robust_ge_clean",
-        "passed": missed == 0 and result.robust_error >= clean,
+        # the two percentages come from different float paths: equal counts may differ in
+        # the last bits, so compare them to well below one point in a million
+        "passed": missed == 0 and result.robust_error >= clean - PCT_TOL,
         "detail": f"robust {result.robust_error:.2f}% vs a separate clean pass {clean:.2f}%; "
         f"{missed} clean mistakes not counted as broken",
     }
