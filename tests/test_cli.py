@@ -72,7 +72,8 @@ def test_quickstart_end_to_end(tmp_path):
         "--seeds",
         "2",
         # PGD-20 keeps it short: AutoAttack's ε = 0 check alone runs its whole budget
-        *_sets([*TINY, "eval.suite=quick", "eval.limit=50"]),
+        # multistep: the paper's periodic learning-rate resets, checked below
+        *_sets([*TINY, "eval.suite=quick", "eval.limit=50", "lr_schedule.kind=multistep"]),
         "--out",
         str(tmp_path / "qs"),
         timeout=1500,  # six tiny runs: about a minute idle, ten at the load of a shared machine

@@ -88,7 +88,7 @@ def test_paper_table1_settings():
         (["eps_schedule.kind=cosin"], "did you mean 'cosine'"),
         (
             ["train.periods=[0,5]"],
-            "train.periods=[0.0, 5.0] must be whole epochs increasing from 0 to train.epochs=12",
+            "train.periods=[0.0, 5.0] must be whole epochs increasing from 0 to train.epochs=20",
         ),
         (["train.periods=5"], "'train.periods' must be a list"),
         (["optim.nesterov=maybe"], "must be true or false"),
@@ -109,8 +109,8 @@ def test_bad_values_are_one_line_errors(overrides, message):
 def test_overrides_parse_yaml_values():
     d = apply_overrides({}, ["train.periods=[0, 10, 20]", "attack.eps=0.1", "name=x"])
     assert d == {"train": {"periods": [0, 10, 20]}, "attack": {"eps": 0.1}, "name": "x"}
-    cfg = build_config("configs/quickstart.yaml", ["train.periods=[0,6,12]", "attack.eps=0.25"])
-    assert cfg.train.periods == (0.0, 6.0, 12.0) and cfg.attack.eps == 0.25
+    cfg = build_config("configs/quickstart.yaml", ["train.periods=[0,10,20]", "attack.eps=0.25"])
+    assert cfg.train.periods == (0.0, 10.0, 20.0) and cfg.attack.eps == 0.25
 
 
 def test_missing_and_invalid_files(tmp_path):
