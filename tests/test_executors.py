@@ -232,7 +232,13 @@ def test_submitit_local_sweep_matches_local(reference, tmp_path):
     `reproduce` (the runner behind `advland reproduce ITEM --executor slurm`)."""
     opts = ExecutorOptions("slurm", cpus_per_job=1, time=10, submitit_cluster="local")
     got = reproduce(SHORT_RECIPE, "quick", tmp_path, 2, log=lambda s: None, executor=opts)
-    assert got["runs"] == {"total": 2, "completed": 2, "diverged": 0, "failed": 0}
+    assert got["runs"] == {
+        "total": 2,
+        "completed": 2,
+        "diverged": 0,
+        "failed": 0,
+        "sanity-failed": 0,
+    }
     # The aggregate equals the local executor's (its runs are finished: only summarised).
     want = reproduce(SHORT_RECIPE, "quick", reference, 2, log=lambda s: None)
     assert got["tables"] == want["tables"] and len(got["tables"][0]["rows"]) == 2
