@@ -170,6 +170,20 @@ def ray_address():
             yield address
 
 
+def trainer_after(run_dir: Path, after: int, timeout: float = 240):
+    """The pid of the process training `run_dir` once it has trained `after` epochs;
+    None if that does not happen within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = run_dir / "metrics.jsonl"
+        epochs = len(read_jsonl(metrics)) if metrics.is_file() else 0
+        trainer = trainer_of(run_dir)
+        if epochs >= after and trainer:
+            return trainer
+        time.sleep(0.05)
+    return None
+
+
 class Killer(threading.Thread):
     """Once `run_dir` has trained `after` epochs, SIGKILL the process that started its
     trainer (the Ray worker running its task) and record both pids."""
@@ -181,17 +195,11 @@ class Killer(threading.Thread):
         self.parent_cmdline = b""
 
     def run(self) -> None:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            metrics = self.run_dir / "metrics.jsonl"
-            epochs = len(read_jsonl(metrics)) if metrics.is_file() else 0
-            trainer = trainer_of(self.run_dir)
-            if epochs >= self.after and trainer:
-                self.trainer, self.worker = trainer, parent_of(trainer)
-                self.parent_cmdline = Path(f"/proc/{self.worker}/cmdline").read_bytes()
-                os.kill(self.worker, signal.SIGKILL)
-                return
-            time.sleep(0.05)
+        trainer = trainer_after(self.run_dir, self.after)
+        if trainer:
+            self.trainer, self.worker = trainer, parent_of(trainer)
+            self.parent_cmdline = Path(f"/proc/{self.worker}/cmdline").read_bytes()
+            os.kill(self.worker, signal.SIGKILL)
 
 
 def test_ray_sweep_survives_a_killed_worker(ray_address, reference, tmp_path):
@@ -268,17 +276,11 @@ class Preempter(threading.Thread):
         self.job_id = ""
 
     def run(self) -> None:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            metrics = self.run_dir / "metrics.jsonl"
-            epochs = len(read_jsonl(metrics)) if metrics.is_file() else 0
-            trainer = trainer_of(self.run_dir)
-            if epochs >= self.after and trainer:
-                slurm = environ_of(trainer)
-                self.job_id = f"{slurm['SLURM_ARRAY_JOB_ID']}_{slurm['SLURM_ARRAY_TASK_ID']}"
-                subprocess.run(["scancel", "--signal=USR2", self.job_id], env=self.env, check=True)
-                return
-            time.sleep(0.05)
+        trainer = trainer_after(self.run_dir, self.after)
+        if trainer:
+            slurm = environ_of(trainer)
+            self.job_id = f"{slurm['SLURM_ARRAY_JOB_ID']}_{slurm['SLURM_ARRAY_TASK_ID']}"
+            subprocess.run(["scancel", "--signal=USR2", self.job_id], env=self.env, check=True)
 
 
 def test_slurm_sweep_with_a_requeued_job(slurm_env, reference, tmp_path):
