@@ -90,15 +90,10 @@ def _cell(values: Sequence[float | None], seeds: int) -> float | str | None:
         return None if seeds == 1 else ""
     if seeds == 1:
         return vals[0]
-    m, s = _mean_std(vals)
+    from advland.experiments.stats import mean_std
+
+    m, s = mean_std(vals)
     return f"{m:.2f} ± {s:.2f}"
-
-
-def _mean_std(vals: Sequence[float]) -> tuple[float, float]:
-    m = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
 
 
 def comparisons(rows: list[dict]) -> list[dict]:
@@ -151,21 +146,26 @@ def paired(
     labels: tuple[str, str],
     match_tol: float | None = None,
 ) -> dict:
-    """Verdict on "`better` has the lower robust error", seeds paired.
-
-    d = worse − better per seed. *reproduced* when mean d > 2·SE (SE = sd(d)/√n) or d > 0 in
-    every seed; *not reproduced* when the same holds the other way; else *inconclusive*.
-    With `match_tol` the claim is "beats or matches": a mean d ≥ −match_tol also reproduces,
-    and only a clearly negative d below −match_tol does not. One seed has no spread, so it
-    gets no verdict.
+    """Verdict on "`better` has the lower robust error", seeds paired: the directional rule
+    of the reproduce items (`advland.experiments.stats.directional`, paired SE). With
+    `match_tol` the claim is "beats or matches": a mean difference ≥ −match_tol also
+    reproduces. One seed has no spread, so it gets no verdict.
     """
-    d = [w - b for b, w in zip(better, worse, strict=True)]
-    n = len(d)
+    from advland.experiments.stats import REPRODUCED, directional
+
+    n = len(better)
     if n == 0:
         return {"claim": claim, "verdict": "not run", "line": f"{claim}: not run", "n": 0}
-    m, sd = _mean_std(d)
-    se = sd / math.sqrt(n) if n > 1 else math.nan
-    verdict = _verdict(d, m, se, match_tol)
+    test = directional(better, worse, paired=True)  # claim: `worse` exceeds `better`
+    m, se = test.diff, test.se if n > 1 else math.nan
+    if n < 2:
+        verdict = "one seed"
+    elif test.verdict == REPRODUCED:
+        verdict = "reproduced"
+    elif match_tol is not None and m >= -match_tol:
+        verdict = "reproduced (matches)"
+    else:
+        verdict = test.verdict
     nums = ", ".join(f"{b:.1f} vs {w:.1f}" for b, w in zip(better, worse, strict=True))
     rule = "one seed: no spread to judge (run --seeds 3)" if n == 1 else f"SE {se:.2f}"
     tol = "" if match_tol is None else f", match tolerance {match_tol:g}"
@@ -173,23 +173,5 @@ def paired(
         f"{claim}: {verdict} — {labels[0]} vs {labels[1]} robust error per seed: {nums}; "
         f"mean difference {m:+.2f} points ({rule}{tol}, n={n})"
     )
-    return {
-        "claim": claim,
-        "verdict": verdict,
-        "mean_difference": m,
-        "se": se,
-        "n": n,
-        "line": line,
-    }
-
-
-def _verdict(d: Sequence[float], m: float, se: float, match_tol: float | None) -> str:
-    if len(d) < 2:
-        return "one seed"
-    if m > 2 * se or all(x > 0 for x in d):
-        return "reproduced"
-    if match_tol is not None and m >= -match_tol:
-        return "reproduced (matches)"
-    if m < -2 * se or all(x < 0 for x in d):
-        return "not reproduced"
-    return "inconclusive"
+    return {"claim": claim, "verdict": verdict, "mean_difference": m, "se": se, "n": n,
+            "line": line}  # fmt: skip
