@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from advland.cli import main
-from advland.experiments.executors import ExecutorOptions
+from advland.experiments.executors import ExecutorOptions, local
 from advland.experiments.executors.local import LocalExecutor, slot_devices, visible_gpus
+from advland.experiments.executors.task import Outcome, Progress
 from advland.experiments.jobs import TrainJob, run_dir_of
 from advland.experiments.recipe import Context, Plan, Recipe, Summary, table
 from advland.experiments.runner import reproduce
@@ -103,7 +104,7 @@ def reference(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("local")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OMP_NUM_THREADS", "1")
-        mp.setattr("os.cpu_count", lambda: 2)  # 2 workers × 1 thread, whatever the host
+        mp.setattr(local, "usable_cores", lambda: 2)  # 2 workers × 1 thread, whatever the host
         statuses = run_sweep_quiet(root, JOBS, LocalExecutor(2, gpus=["0", "1"]))
     assert set(statuses.values()) == {"completed"}
     for j in JOBS:
@@ -124,6 +125,28 @@ def test_local_slots_own_one_gpu_each(monkeypatch):
     assert visible_gpus() == ["3", "GPU-1f2e"]  # the parent's own restriction is kept
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+def test_local_threads_follow_the_cpu_affinity():
+    """A sweep started under `taskset -c 0` (or a cgroup cpuset) gives its jobs the one core
+    it may use, not every core of the machine: threads per job = usable cores / workers."""
+    seen: list[int] = []
+
+    def task(threads: int, env: dict[str, str]) -> Outcome:
+        seen.append(threads)
+        return Outcome("probe", "completed", 0.0)
+
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        LocalExecutor(1).run([task], Progress("train", 1, lambda line: None))
+    finally:
+        os.sched_setaffinity(0, before)
+    assert seen == [1]
+    seen.clear()
+    LocalExecutor(1).run([task], Progress("train", 1, lambda line: None))
+    assert seen == [len(before)]
 
 
 DRIVER = """

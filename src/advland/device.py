@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from advland import distributed
 from advland.errors import UserError
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, cgroup cpusets, Slurm
+    bindings) where the platform reports one, else every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def pick_device(name: str = "auto") -> torch.device:

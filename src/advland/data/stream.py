@@ -15,7 +15,6 @@ images are converted to float in [0,1] on the device, float images are used as t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampl
 
 from advland.data.augment import AUGMENTATIONS, crop_flip, draw_crop_flip, pad_images
 from advland.data.split_types import Split
+from advland.device import usable_cores
 
 
 class SplitDataset(Dataset):
@@ -41,7 +41,7 @@ class SplitDataset(Dataset):
 
 def default_workers() -> int:
     """Worker processes when `data.workers` is -1: up to 4, one core left for training."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    return max(0, min(4, usable_cores() - 1))
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

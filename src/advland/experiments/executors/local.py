@@ -12,6 +12,7 @@ import queue
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from advland.device import usable_cores
 from advland.experiments.executors.task import Outcome, Progress, Task, interrupt_children
 
 
@@ -33,7 +34,7 @@ def slot_devices(workers: int, gpus: Sequence[str]) -> list[dict[str, str]]:
 
 
 class LocalExecutor:
-    """`workers` jobs at once on this machine, each with cores / workers threads."""
+    """`workers` jobs at once on this machine, each with usable cores / workers threads."""
 
     def __init__(self, workers: int, gpus: Sequence[str] | None = None) -> None:
         self.workers = workers
@@ -43,7 +44,7 @@ class LocalExecutor:
         if not tasks:
             return []
         workers = max(1, min(self.workers, len(tasks)))
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, usable_cores() // workers)
         gpus = self.gpus if self.gpus is not None else visible_gpus()
         slots: queue.Queue[dict[str, str]] = queue.Queue()
         for env in slot_devices(workers, gpus):
