@@ -74,6 +74,10 @@ def test_quickstart_end_to_end(tmp_path):
         # PGD-20 keeps it short: AutoAttack's ε = 0 check alone runs its whole budget
         # multistep: the paper's periodic learning-rate resets, checked below
         *_sets([*TINY, "eval.suite=quick", "eval.limit=50", "lr_schedule.kind=multistep"]),
+        "--workers",
+        "2",
+        "--progress-every",
+        "5",
         "--out",
         str(tmp_path / "qs"),
         timeout=1500,  # six tiny runs: about a minute idle, ten at the load of a shared machine
@@ -92,15 +96,32 @@ def test_quickstart_end_to_end(tmp_path):
         r["status"] == "completed" and r["robust error %"] >= r["clean error %"] for r in rows
     )
     assert [c["n"] for c in got["comparisons"]] == [2, 2, 2]
-    for seed in (0, 1):
-        for name in ("constant", "cosine", "cosine-pas"):
-            assert (tmp_path / "qs" / f"seed{seed}" / name / "summary.json").is_file()
+    runs = {p.name.rsplit("-", 1)[0]: p for p in (tmp_path / "qs" / "runs").iterdir()}
+    assert sorted(runs) == sorted(
+        f"{m}-s{k}" for m in ("constant", "cosine", "cosine-pas") for k in (0, 1)
+    )
+    assert all((p / "summary.json").is_file() for p in runs.values())
+    assert "2 at once" in out  # one process per usable core, each run in its own
     # PAS resets the learning rate with ε: each period replays the lr schedule
     lrs = [
         json.loads(line)["lr"]
-        for line in (tmp_path / "qs/seed0/cosine-pas/metrics.jsonl").read_text().splitlines()
+        for line in (runs["cosine-pas-s0"] / "metrics.jsonl").read_text().splitlines()
     ]
     assert lrs[0] == lrs[2] > lrs[1]
+    # rerun into the same folder: every run is found finished, none trains again
+    again = run_cli(
+        "quickstart",
+        "--epochs",
+        "4",
+        "--seeds",
+        "2",
+        *_sets([*TINY, "eval.suite=quick", "eval.limit=50", "lr_schedule.kind=multistep"]),
+        "--out",
+        str(tmp_path / "qs"),
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("earlier, skipped") == 6
 
 
 def test_data_list_runs():

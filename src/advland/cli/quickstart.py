@@ -52,6 +52,18 @@ def add_parser(sub) -> None:
         help="seeds per schedule (train.seed, +1, …): with 2 or more each comparison gets "
         "the noise rule",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs trained at once, one process each (default: one per usable core)",
+    )
+    p.add_argument(
+        "--progress-every",
+        type=float,
+        default=30.0,
+        help="seconds between progress lines while runs train (default 30)",
+    )
     add_set_argument(p, "a value of configs/quickstart.yaml")
     p.set_defaults(func=run)
 
@@ -82,8 +94,12 @@ def variant_overrides(name: str, epochs: int, seed: int) -> list[str]:
 
 
 def run(args) -> int:
+    from advland.device import usable_cores
     from advland.errors import UserError
-    from advland.training import loop
+    from advland.experiments.jobs import run_dir_of
+    from advland.experiments.sweep import run_sweep
+    from advland.experiments.watch import Watch
+    from advland.runs.rundir import read_summary
 
     if args.epochs is not None and args.epochs < MIN_EPOCHS:
         raise UserError(
@@ -91,35 +107,65 @@ def run(args) -> int:
         )
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
     base = build_config(recipe_path(), [*EVAL, *args.overrides])
     epochs = args.epochs or base.train.epochs
-    first = base.train.seed  # `--set train.seed=K` starts the seeds at K
-    configs = {
-        (name, seed): build_config(
-            recipe_path(), [*EVAL, *args.overrides, *variant_overrides(name, epochs, seed)]
-        )
-        for seed in range(first, first + args.seeds)
-        for name in VARIANTS
-    }  # every config is validated before the first run starts
+    jobs = quickstart_jobs(
+        args.overrides, epochs, range(base.train.seed, base.train.seed + args.seeds)
+    )
     out = Path(args.out) if args.out else fresh_dir(Path("runs") / "quickstart")
-    summaries: dict[tuple[str, int], dict] = {}
-    for i, ((name, seed), cfg) in enumerate(configs.items(), 1):
-        run_dir = out / f"seed{seed}" / name
-        print(f"\n=== {name}, seed {seed} ({i}/{len(configs)}): {run_dir} ===")
-        summaries[name, seed] = loop.train(cfg, run_dir)
-    report(out, summaries, epochs, args.seeds)
+    workers = args.workers or min(usable_cores(), len(jobs))
+    print(
+        f"quickstart: {len(jobs)} runs ({', '.join(VARIANTS)} × {args.seeds} seed(s)), "
+        f"{workers} at once, in {out / 'runs'} (each run's log in {out / 'logs'})"
+    )
+    keys = {job.key: epochs for job in jobs.values()}
+    with Watch(out, list(jobs.values()), keys, print, every=args.progress_every):
+        run_sweep(out, list(jobs.values()), [], workers, print)
+    shown = sorted(jobs, key=lambda k: (k[1], list(VARIANTS).index(k[0])))  # table order
+    summaries = {k: read_summary(run_dir_of(out, jobs[k])) for k in shown}
+    broken = [job.key for k, job in jobs.items() if not summaries[k].get("status")]
+    if broken:
+        print(f"\nrun(s) failed: {', '.join(broken)}; see {out / 'logs'}; rerun with --out {out}")
+        return 1
+    cfg = build_config(recipe_path(), [*EVAL, *args.overrides, f"train.epochs={epochs}"])
+    report(out, summaries, args.seeds, cfg, run_dir_of(out, jobs["cosine", base.train.seed]))
     return 0
 
 
-def report(out: Path, summaries: dict[tuple[str, int], dict], epochs: int, seeds: int) -> None:
+def quickstart_jobs(overrides: list[str], epochs: int, seeds: range) -> dict:
+    """(variant, seed) -> TrainJob, each config validated before the first run starts. PAS
+    first within a seed: it is the longest job (three snapshots and their ensemble to
+    evaluate), so two workers finish together."""
+    from advland.experiments.jobs import TrainJob
+
+    jobs = {}
+    for seed in seeds:
+        for name in sorted(VARIANTS, key=lambda n: n != "cosine-pas"):
+            sets = [*EVAL, *overrides, *variant_overrides(name, epochs, seed)]
+            build_config(recipe_path(), sets)
+            jobs[name, seed] = TrainJob(
+                "quickstart.yaml", tuple(sets), (("model", name), ("seed", seed))
+            )
+    return jobs
+
+
+def report(
+    out: Path, summaries: dict[tuple[str, int], dict], seeds: int, cfg, cosine: Path
+) -> None:
+    """The table, the paper's comparisons (comparison.json) and the cosine model's suite gaps;
+    `cfg`: the quickstart's config with the user's overrides, for the header."""
     from advland.cli.quickstart_report import comparisons, per_seed_rows, table_rows
 
+    epochs = cfg.train.epochs
     rows = per_seed_rows(summaries, epochs)
     first = next(iter(summaries.values()))
     suite = first.get("suite")
     both = "" if suite == "quick" else " (worst case with PGD-20); quick = PGD-20 alone"
     print(
-        f"\nmnist-5k test split, LeNet w=4, ε=0.3 (linf), {epochs} epochs, {seeds} seed(s); "
+        f"\n{cfg.data.name} test split, {cfg.model.name} w={cfg.model.width}, "
+        f"ε={cfg.attack.eps:g} ({cfg.attack.norm}), {epochs} epochs, {seeds} seed(s); "
         f"robust = {suite} on a seeded subset of n={first.get('n_test')} test digits{both}"
     )
     print_table(table_rows(rows, seeds), numparse=seeds == 1)
@@ -127,8 +173,7 @@ def report(out: Path, summaries: dict[tuple[str, int], dict], epochs: int, seeds
     for v in verdicts:
         print(v["line"])
     atomic_write_json(out / "comparison.json", {"rows": rows, "comparisons": verdicts})
-    seed = min(s for _, s in summaries)
-    _suite_gaps(out / f"seed{seed}" / "cosine", first.get("suite"), seed)
+    _suite_gaps(cosine, first.get("suite"), min(s for _, s in summaries))
     print(f"\nrun directories and comparison.json under {out}")
 
 
