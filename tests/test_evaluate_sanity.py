@@ -205,3 +205,30 @@ def test_evaluate_model_reports_its_failed_checks():
     assert [c["name"] for c in honest.checks] == [
         "eps0_equals_clean", "robust_ge_clean", "no_black_box_only", "no_zero_gradients"
     ]  # fmt: skip
+
+
+def test_pas_members_reuse_the_final_result_and_the_ensemble_keeps_every_check():
+    """The last PAS snapshot is the final model: its result is the final model's, not a
+    second evaluation; an earlier snapshot gets the checks of its own result, and the
+    ensemble (a different forward pass) gets the ε = 0 check and the diagnostics too."""
+    import copy
+
+    from advland.config import build_config
+    from advland.evaluation.report import evaluate_pas, evaluate_suite, same_weights
+
+    cfg = build_config("configs/quickstart.yaml", ["eval.suite=quick", "eval.batch_size=100"])
+    final_model = trained_lenet()
+    other = copy.deepcopy(final_model)
+    with torch.no_grad():
+        next(other.parameters()).mul_(0.9)
+    assert same_weights(final_model, copy.deepcopy(final_model))
+    assert not same_weights(final_model, other)
+    x, y = _points(80)
+    cpu, log = torch.device("cpu"), lambda line: None
+    final = evaluate_suite(cfg, final_model, x, y, "quick", device=cpu, log=log)
+    got = evaluate_pas(cfg, final_model, final, [other, final_model], x, y, "quick", cpu, log)
+    assert got["members"][1] is final
+    names = [[c["name"] for c in r["sanity"]] for r in (got["members"][0], got["ensemble"])]
+    assert "eps0_equals_clean" not in names[0] and "robust_ge_clean" in names[0]
+    assert "eps0_equals_clean" in names[1] and got["ensemble"]["diagnostics"]
+    assert all(c["passed"] for r in (got["members"][0], got["ensemble"]) for c in r["sanity"])

@@ -18,6 +18,7 @@ from advland.experiments.jobs import AnalysisJob, TrainJob, run_dir_of
 from advland.experiments.recipe import Plan, Recipe
 from advland.experiments.runner import reproduce
 from advland.experiments.sweep import run_sweep, train_command
+from advland.experiments.watch import Watch, run_state, status_line
 from advland.fileio import read_jsonl
 from support import cli_env, run_cli
 
@@ -44,7 +45,28 @@ def job(eps: float, seed: int = 0, *extra: str) -> TrainJob:
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setattr("os.cpu_count", lambda: 2)  # 2 workers × 1 thread, whatever the host
+    # 2 workers × 1 thread, whatever the host
+    monkeypatch.setattr("advland.experiments.executors.local.usable_cores", lambda: 2)
+
+
+def test_watch_reports_each_run_from_its_own_files(tmp_path):
+    j = job(0.1)
+    name = j.key.rsplit("-", 1)[0]
+    assert status_line(tmp_path, [j], {j.key: 2}, 0.0) == f"[0.0 min] {name}: queued"
+    lines: list[str] = []
+    with Watch(tmp_path, [j], {j.key: 2}, lines.append, every=0.2):
+        run_sweep(tmp_path, [j], [], 1, lines.append)
+    assert any(line.startswith("[") and " min] " in line for line in lines)  # it spoke meanwhile
+    assert status_line(tmp_path, [j], {j.key: 2}, 90.0) == "[1.5 min] all runs finished"
+    # the same run's files as they stood after epoch 1, then after the last epoch
+    run = run_dir_of(tmp_path, j)
+    (run / "summary.json").unlink()
+    metrics = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(metrics[0] + "\n" + '{"epoch": 2, "trai')  # mid-write
+    state = run_state(run, 2)
+    assert state.startswith("epoch 1/2, ") and " img/s, training ETA " in state, state
+    (run / "metrics.jsonl").write_text("\n".join(metrics) + "\n")
+    assert run_state(run, 2) == "evaluating"
 
 
 def test_sweep_skips_finished_runs_and_reports_divergence(tmp_path):
@@ -65,6 +87,7 @@ from pathlib import Path
 from advland.cli.common import sigterm_as_interrupt
 from advland.experiments.jobs import TrainJob
 from advland.experiments.sweep import run_sweep, train_command
+from advland.experiments.watch import Watch, run_state, status_line
 sigterm_as_interrupt()
 job = TrainJob("quickstart.yaml", tuple(sys.argv[3:]), tuple(map(tuple, json.loads(sys.argv[2]))))
 try:

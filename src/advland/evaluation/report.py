@@ -18,7 +18,7 @@ from advland.evaluation.api import seeded_subset, worst_case
 from advland.evaluation.ensemble import SnapshotEnsemble
 from advland.evaluation.masking import masking_diagnostics
 from advland.evaluation.robust import EvalResult, robust_evaluate
-from advland.evaluation.sanity import sanity_checks
+from advland.evaluation.sanity import result_checks, sanity_checks
 from advland.evaluation.suites import SUITES, WEAKER
 from advland.runs.checkpoint import load_weights
 from advland.runs.model import build_run_model
@@ -46,15 +46,17 @@ def evaluate_suite(
     """Evaluate one model (or ensemble) with `suite`, at the run's attack budget, plus the
     sanity checks (`advland.evaluation.sanity`).
 
-    `diagnose` adds the gradient-masking diagnostics (`advland.evaluation.masking`); PAS
-    members skip them (the final model and the ensemble are diagnosed) to keep evaluation
-    cheap.
+    `diagnose` adds the ε = 0 check and the gradient-masking diagnostics
+    (`advland.evaluation.masking`). PAS members skip both: the final model and the ensemble
+    run them, and a member differs from the final model only in its weights, so the checks
+    that concern the attack code or the wrapper (an attack that ignores ε, a randomised
+    forward pass) are already made; skipping them keeps a PAS evaluation affordable (the ε = 0
+    check runs the whole suite on points it cannot break).
     """
     res = robust_evaluate(model, x, y, suite=suite, **_budget(cfg, device))
     weaker = [robust_evaluate(model, x, y, suite=w, **_budget(cfg, device)) for w in WEAKER[suite]]
-    checks = sanity_checks(
-        model, x, y, res, batch_size=cfg.eval.batch_size, device=device, weaker=weaker
-    )
+    check = sanity_checks if diagnose else result_checks
+    checks = check(model, x, y, res, batch_size=cfg.eval.batch_size, device=device, weaker=weaker)
     for c in checks:
         if not c["passed"]:
             level = c.get("level", "error").upper()
@@ -120,14 +122,30 @@ def evaluate_run_models(
         for name in snapshots:
             m = build_run_model(cfg, splits, device)
             load_weights(m, checkpoint_dir(run_dir) / name)
-            members.append(m)
-        result["members"] = [
-            evaluate_suite(cfg, m, x, y, suite, device=device, log=log, diagnose=False)
-            for m in members
-        ]
-        ens = SnapshotEnsemble(members).eval()
-        result["ensemble"] = evaluate_suite(cfg, ens, x, y, suite, device=device, log=log)
+            members.append(m.eval())
+        result |= evaluate_pas(cfg, model, result["final"], members, x, y, suite, device, log)
     return result
+
+
+def evaluate_pas(cfg: RunConfig, final_model, final: dict, members, x, y, suite, device, log):
+    """{"members": each period snapshot's result, "ensemble": their ensemble's}. A snapshot
+    with the final model's weights (the last period ends with the run) reuses the final
+    model's result: the same model on the same points with the same seed."""
+    results = [
+        final
+        if same_weights(m, final_model)
+        else evaluate_suite(cfg, m, x, y, suite, device=device, log=log, diagnose=False)
+        for m in members
+    ]
+    ens = SnapshotEnsemble(members).eval()
+    ensemble = evaluate_suite(cfg, ens, x, y, suite, device=device, log=log)
+    return {"members": results, "ensemble": ensemble}
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Equal parameters and buffers, key by key."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def summary_fields(evaluation: dict, suite: str) -> dict:

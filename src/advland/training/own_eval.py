@@ -9,8 +9,7 @@ from typing import Any
 
 import torch
 
-from advland.evaluation.ensemble import SnapshotEnsemble
-from advland.evaluation.report import evaluate_suite
+from advland.evaluation.report import evaluate_pas, evaluate_suite
 from advland.runs.checkpoint import load_weights
 from advland.training.state import Session
 
@@ -46,9 +45,7 @@ def own_model_evaluation(s: Session, suite: str) -> dict | None:
             m = s.make_model().to(s.device)
             load_weights(m, s.checkpoints / name)
             members.append(m.eval())
-        result["members"] = [
-            evaluate_suite(s.cfg, m, x, y, suite, diagnose=False, **kw) for m in members
-        ]
-        ens = SnapshotEnsemble(members).eval()
-        result["ensemble"] = evaluate_suite(s.cfg, ens, x, y, suite, **kw)
+        result |= evaluate_pas(
+            s.cfg, s.model, result["final"], members, x, y, suite, s.device, s.log
+        )
     return result
