@@ -55,6 +55,10 @@ def test_every_seed_pair_decides_when_the_se_does_not():
     low, high = [0.0, 0.1, 0.2], [0.3, 0.4, 7.5]
     t = directional(low, high)
     assert t.diff < 2 * t.se and t.every and t.verdict == "reproduced"
+    assert "every seed pair agrees" in t.text()
+    back = directional(high, low)  # the same data read the other way: a reversal, said so
+    assert back.verdict == "not reproduced" and back.against and not back.every
+    assert "every seed pair reversed" in back.text()
 
 
 def test_paired_rule_uses_the_per_seed_differences():

@@ -202,6 +202,7 @@ class Test:
     n: tuple[int, int]
     every: bool  # the claim holds in every seed pair (flat: every seed within tolerance)
     paired: bool
+    against: bool = False  # every seed pair points the other way (a reversal by that route)
 
     @property
     def means_verdict(self) -> str:
@@ -218,6 +219,7 @@ class Test:
         if min(self.n) < 2:
             return f"Δ={self.diff:+.3g} ({kind}, {n}: no spread to judge)"
         every = ", every seed pair agrees" if self.every else ""
+        every += ", every seed pair reversed" if self.against else ""
         return f"Δ={self.diff:+.3g}, 2·SE={2 * self.se:.3g} ({kind}, {n}{every})"
 
 
@@ -257,7 +259,8 @@ def directional(low: Sequence[float], high: Sequence[float], paired: bool = Fals
         m, se = mh - ml, math.sqrt(sl**2 / len(lo) + sh**2 / len(hi))
         every, rev = min(hi) > max(lo), max(hi) < min(lo)
     n = min(len(lo), len(hi))
-    return Test(_decide(m, se, every, rev, n), m, se, (len(lo), len(hi)), every, paired)
+    verdict = _decide(m, se, every, rev, n)
+    return Test(verdict, m, se, (len(lo), len(hi)), every, paired, rev and n >= 2)
 
 
 def combine(verdicts: Iterable[str]) -> str:
