@@ -97,6 +97,7 @@ def test_paper_table1_settings():
         (["perf.amp=fp16"], "perf.amp='fp16' is not one of auto, off, bf16"),
         (["perf.amp=on"], "perf.amp='on' is not one of"),
         (["perf.compile=maybe"], "perf.compile='maybe' is not one of auto, on, off"),
+        (["eval.eps0_points=0"], "eval.eps0_points=0 must be > 0"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):

@@ -71,6 +71,10 @@ def test_eps0_check_fails_on_a_randomised_forward():
     checks = _checks(model, x, y, res)
     assert not checks["eps0_equals_clean"]["passed"]
     assert "points differ" in checks["eps0_equals_clean"]["detail"]
+    # the Quickstart's smaller check (eval.eps0_points = 16) still catches it
+    small = eps0_equals_clean(model, x, y, suite="quick", norm="linf", batch_size=100,
+                              device=torch.device("cpu"), points=16)  # fmt: skip
+    assert not small["passed"] and "on 16 points" in small["detail"]
 
 
 def test_robust_ge_clean_fails_on_a_mask_bug():

@@ -137,6 +137,9 @@ class EvalConfig:
     batch_size: int = setting(500, gt=0)
     seed: int = 0
     limit: int = setting(0, ge=0)  # evaluate on a seeded subset of N test points (0 = all)
+    # points of the ε = 0 sanity check: the whole suite runs there at full budget, breaking
+    # nothing, so it costs more per point than the evaluation itself
+    eps0_points: int = setting(64, gt=0)
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,12 @@ def evaluate_suite(
     """
     res = robust_evaluate(model, x, y, suite=suite, **_budget(cfg, device))
     weaker = [robust_evaluate(model, x, y, suite=w, **_budget(cfg, device)) for w in WEAKER[suite]]
-    check = sanity_checks if diagnose else result_checks
-    checks = check(model, x, y, res, batch_size=cfg.eval.batch_size, device=device, weaker=weaker)
+    kw = dict(batch_size=cfg.eval.batch_size, device=device, weaker=weaker)
+    checks = (
+        sanity_checks(model, x, y, res, eps0_points=cfg.eval.eps0_points, **kw)
+        if diagnose
+        else result_checks(model, x, y, res, **kw)
+    )
     for c in checks:
         if not c["passed"]:
             level = c.get("level", "error").upper()

@@ -29,14 +29,22 @@ BLACK_BOX_LIMIT = 0.005  # share of points broken only by a black-box attack tha
 
 
 def sanity_checks(
-    model: nn.Module, x, y, result: EvalResult, *, batch_size: int, device, weaker: list[EvalResult]
+    model: nn.Module,
+    x,
+    y,
+    result: EvalResult,
+    *,
+    batch_size: int,
+    device,
+    weaker: list[EvalResult],
+    eps0_points: int = SUBSET,
 ) -> list[dict]:
     """The checks of `result` (made by `robust_evaluate` on x, y); `weaker` holds the results
     of the suites that must not report a higher robust error."""
     return [
         eps0_equals_clean(
             model, x, y, suite=result.suite, norm=result.norm, batch_size=batch_size,
-            device=device,
+            device=device, points=eps0_points,
         ),
         *result_checks(model, x, y, result, batch_size=batch_size, device=device, weaker=weaker),
     ]  # fmt: skip
@@ -78,11 +86,11 @@ def clean_wrong(model: nn.Module, x, y, *, batch_size: int, device) -> torch.Ten
 
 
 def eps0_equals_clean(
-    model: nn.Module, x, y, *, suite: str, norm: str, batch_size: int, device
+    model: nn.Module, x, y, *, suite: str, norm: str, batch_size: int, device, points: int = SUBSET
 ) -> dict:
-    """The whole `suite` at ε = 0 on the first `SUBSET` points must break exactly the points
+    """The whole `suite` at ε = 0 on the first `points` points must break exactly the points
     a separate plain forward pass gets wrong."""
-    k = min(SUBSET, x.shape[0])
+    k = min(points, x.shape[0])
     zero = robust_evaluate(
         model, x[:k], y[:k], eps=0.0, norm=norm, suite=suite, batch_size=batch_size,
         device=device,
