@@ -19,6 +19,7 @@ from advland.experiments.items_table1 import cells, scheduler_claims
 from advland.experiments.jobs import TrainJob
 from advland.experiments.recipe import RunResult
 from advland.experiments.stats import (
+    Arm,
     arm,
     combine,
     directional,
@@ -79,6 +80,15 @@ def test_one_seed_or_no_data():
     assert directional([1.0], [5.0]).verdict == "inconclusive"  # no spread to judge
     assert directional([], [5.0]).verdict == "not run"
     assert directional([1.0, float("nan")], [5.0, 6.0]).verdict == "not run"
+
+
+def test_an_arm_says_its_n_once_and_its_exceptions_when_present():
+    assert Arm([86.0, 82.0, 90.0]).text() == "86.00 ± 4.00 (n=3)"
+    mixed = Arm([86.0, 82.0, 90.0], diverged=1, sanity_failed=1)
+    assert mixed.text() == (
+        "86.00 ± 4.00 (n=3; 1 diverged → 90%; 1 sanity-failed, counted as measured)"
+    )
+    assert Arm([], missing=2).text() == "- (n=0; 2 missing)"
 
 
 def test_combine():

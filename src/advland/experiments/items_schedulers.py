@@ -210,7 +210,7 @@ def beat_constant(text: str, arms: dict[str, Arm], what: str) -> dict:
     """ "cosine and linear beat constant" on `arms` (scheduler → robust errors)."""
     tests = {s: directional(arms[s].values, arms["constant"].values) for s in ("cosine", "linear")}
     ev = (
-        "; ".join(f"{s} {fmt_mean_std(a.values)} ({a.counts()})" for s, a in arms.items())
+        "; ".join(f"{s} {a.text()}" for s, a in arms.items())
         + "; "
         + "; ".join(f"{s} vs constant: {t.text()}" for s, t in tests.items())
     )
@@ -294,13 +294,8 @@ def _summarize_fig13(ctx: Context) -> Summary:
         reference=("best ε warmup (Fig. 4 sweep)", best_m),
     )
     tests = {lr: directional(best.values, a.values) for lr, a in by_lr.items()}
-    ev = "; ".join(
-        f"lr {lr:g}: {fmt_mean_std(a.values)}% ({a.counts()}), {tests[lr].text()}"
-        for lr, a in by_lr.items()
-    )
-    ev += (
-        f"; best ε warmup ({key[0]}, lr {key[1]:g}): {fmt_mean_std(best.values)}% ({best.counts()})"
-    )
+    ev = "; ".join(f"lr {lr:g}: {a.text()}%, {tests[lr].text()}" for lr, a in by_lr.items())
+    ev += f"; best ε warmup ({key[0]}, lr {key[1]:g}): {best.text()}%"
     c = claim(
         FIG13_TEXT,
         combine(t.verdict for t in tests.values()),
@@ -348,8 +343,7 @@ def width_claim(arms: Arms) -> dict:
         for w, a in arms[s].items()
     }
     ev = "; ".join(
-        f"{s}: "
-        + ", ".join(f"w={w:g}: {fmt_mean_std(a.values)}% ({a.counts()})" for w, a in by_w.items())
+        f"{s}: " + ", ".join(f"w={w:g}: {a.text()}%" for w, a in by_w.items())
         for s, by_w in arms.items()
     )
     ev += "; " + "; ".join(f"{s} w={w:g}: {t.text()}" for (s, w), t in tests.items())

@@ -232,10 +232,7 @@ def _pas_claim(found: Cells, task: str) -> dict:
         pas = found.get((task, s, True), NO_RUNS)[1]
         t = directional(pas.values, plain.values)
         tests.append(t)
-        lines.append(
-            f"{s} {fmt_mean_std(plain.values)} [{plain.counts()}] → PAS ensemble "
-            f"{fmt_mean_std(pas.values)} [{pas.counts()}]: {t.text()}"
-        )
+        lines.append(f"{s} {plain.text()} → PAS ensemble {pas.text()}: {t.text()}")
     if any(t.verdict == NOT_RUN for t in tests):
         return claim(text, None, "missing runs")
     return claim(

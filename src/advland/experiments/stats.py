@@ -76,8 +76,8 @@ class Arm:
     def n(self) -> int:
         return len(self.values)
 
-    def counts(self) -> str:
-        """E.g. "n=3 (1 diverged → 90%)"; the exceptions are named only when present."""
+    def exceptions(self) -> list[str]:
+        """The runs that entered other than as a plain measured value, when there are any."""
         extra = []
         if self.diverged:
             extra.append(f"{self.diverged} diverged → {CHANCE_ERROR:g}%")
@@ -85,7 +85,19 @@ class Arm:
             extra.append(f"{self.sanity_failed} sanity-failed, counted as measured")
         if self.missing:
             extra.append(f"{self.missing} missing")
+        return extra
+
+    def counts(self) -> str:
+        """E.g. "n=3 (1 diverged → 90%)"; the exceptions are named only when present."""
+        extra = self.exceptions()
         return f"n={self.n}" + (f" ({', '.join(extra)})" if extra else "")
+
+    def text(self) -> str:
+        """E.g. "86.00 ± 3.61 (n=3)" or "86.00 ± 3.61 (n=3; 1 diverged → 90%)": mean ± std
+        with n once, and the exceptions when present."""
+        extra = "; ".join(self.exceptions())
+        shown = fmt_mean_std(self.values) if self.values else "- (n=0)"
+        return f"{shown[:-1]}; {extra})" if extra else shown
 
 
 def arm(runs: Iterable[RunResult], field: str = "robust_error", ensemble: bool = False) -> Arm:
