@@ -230,7 +230,9 @@ def test_pas_members_reuse_the_final_result_and_the_ensemble_keeps_every_check()
     x, y = _points(80)
     cpu, log = torch.device("cpu"), lambda line: None
     final = evaluate_suite(cfg, final_model, x, y, "quick", device=cpu, log=log)
-    got = evaluate_pas(cfg, final_model, final, [other, final_model], x, y, "quick", cpu, log)
+    got = evaluate_pas(
+        cfg, final_model, final, [other, final_model], x=x, y=y, suite="quick", device=cpu, log=log
+    )
     assert got["members"][1] is final
     names = [[c["name"] for c in r["sanity"]] for r in (got["members"][0], got["ensemble"])]
     assert "eps0_equals_clean" not in names[0] and "robust_ge_clean" in names[0]

@@ -127,11 +127,15 @@ def evaluate_run_models(
             m = build_run_model(cfg, splits, device)
             load_weights(m, checkpoint_dir(run_dir) / name)
             members.append(m.eval())
-        result |= evaluate_pas(cfg, model, result["final"], members, x, y, suite, device, log)
+        result |= evaluate_pas(
+            cfg, model, result["final"], members, x=x, y=y, suite=suite, device=device, log=log
+        )
     return result
 
 
-def evaluate_pas(cfg: RunConfig, final_model, final: dict, members, x, y, suite, device, log):
+def evaluate_pas(
+    cfg: RunConfig, final_model, final: dict, members, *, x, y, suite: str, device, log
+):
     """{"members": each period snapshot's result, "ensemble": their ensemble's}. A snapshot
     with the final model's weights (the last period ends with the run) reuses the final
     model's result: the same model on the same points with the same seed."""

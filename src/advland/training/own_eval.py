@@ -46,6 +46,14 @@ def own_model_evaluation(s: Session, suite: str) -> dict | None:
             load_weights(m, s.checkpoints / name)
             members.append(m.eval())
         result |= evaluate_pas(
-            s.cfg, s.model, result["final"], members, x, y, suite, s.device, s.log
+            s.cfg,
+            s.model,
+            result["final"],
+            members,
+            x=x,
+            y=y,
+            suite=suite,
+            device=s.device,
+            log=s.log,
         )
     return result
