@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from advland.experiments.executors.task import FINISHED
 from advland.experiments.jobs import TrainJob, run_dir_of
 
 
@@ -59,7 +60,7 @@ def status_line(
     parts = []
     for job in jobs:
         state = run_state(run_dir_of(root, job), epochs.get(job.key))
-        if state not in ("completed", "diverged", "sanity-failed"):
+        if state not in FINISHED:
             parts.append(f"{job.key.rsplit('-', 1)[0]}: {state}")
     return f"[{elapsed / 60:.1f} min] " + (" | ".join(parts) or "all runs finished")
 
